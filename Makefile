@@ -1,0 +1,41 @@
+# The two set-up commands are `make up` and `make test`; both install what they need.
+SHELL := /bin/bash
+VENV  := .venv/bin
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+SCENARIOS ?=
+
+.PHONY: help bootstrap lint unit molecule test up down clean
+
+help:
+	@echo "make up        deploy the whole stack to local lab hosts (containers)"
+	@echo "make down      remove the lab hosts, network and volumes"
+	@echo "make test      lint, unit tests, then every Molecule scenario (SCENARIOS='a b' for some)"
+	@echo "make lint      yamllint, ansible-lint (production profile), argument_specs drift"
+	@echo "make unit      pytest unit tests (plugins, scripts, reference app)"
+
+bootstrap:
+	@lab/bootstrap.sh
+
+lint: bootstrap
+	yamllint --strict .
+	ansible-lint --offline
+	python tests/check_argument_specs.py
+
+unit: bootstrap
+	python -m pytest -q -p no:cacheprovider tests/unit $(wildcard app/tests)
+
+molecule: bootstrap
+	python tests/molecule_runner.py $(SCENARIOS)
+
+test: lint unit molecule
+
+up: bootstrap
+	ansible-playbook lab/up.yml
+	ansible-playbook -i inventories/lab playbooks/site.yml
+	@ansible-playbook lab/summary.yml
+
+down: bootstrap
+	ansible-playbook lab/down.yml
+	rm -rf .cache/facts

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Run Molecule scenarios the way `make test` needs them.
+
+Each scenario goes through create, prepare, converge, idempotence (zero changes),
+a `--check --diff` converge that must also report zero changes, verify, and always
+destroy. Logs go to .cache/molecule/<scenario>.log. The last line printed is
+`N passed, N failed`, counting scenarios; the exit code is non-zero on any failure.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreach>\d+)\s+failed=(?P<failed>\d+)", re.M)
+STEPS = ("destroy", "syntax", "create", "prepare", "converge", "idempotence", "check", "verify")
+
+
+@dataclass
+class Result:
+    scenario: str
+    ok: bool
+    seconds: float
+    failed_step: str | None = None
+
+
+def discover(root: Path) -> list[str]:
+    """Scenario names: folders of molecule/ holding a molecule.yml (not _shared)."""
+    return sorted(p.parent.name for p in (root / "molecule").glob("*/molecule.yml") if not p.parent.name.startswith("_"))
+
+
+def changed_hosts(output: str) -> dict[str, int]:
+    """Hosts with changed>0 (or failed/unreachable) in an ansible play recap."""
+    bad: dict[str, int] = {}
+    for m in RECAP.finditer(output):
+        total = int(m["changed"]) + int(m["failed"]) + int(m["unreach"])
+        if total:
+            bad[m["host"]] = total
+    return bad
+
+
+def run(cmd: list[str], log, env: dict[str, str]) -> tuple[int, str]:
+    log.write(f"\n$ {' '.join(cmd)}\n")
+    log.flush()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log.write(proc.stdout)
+    log.flush()
+    return proc.returncode, proc.stdout
+
+
+def run_scenario(name: str, logdir: Path, env: dict[str, str]) -> Result:
+    start = time.monotonic()
+    logfile = logdir / f"{name}.log"
+    failed: str | None = None
+    with logfile.open("w") as log:
+        for step in STEPS:
+            if step == "check":
+                # dev-sec style: a check-mode converge on the converged hosts must change nothing.
+                code, out = run(["molecule", "converge", "-s", name, "--", "--check", "--diff"], log, env)
+                bad = changed_hosts(out)
+                if code != 0 or bad:
+                    log.write(f"\nCHECK MODE FAILED: exit {code}, hosts reporting changes: {bad}\n")
+                    failed = step
+                    break
+                continue
+            code, _ = run(["molecule", step, "-s", name], log, env)
+            if code != 0:
+                failed = step
+                break
+        run(["molecule", "destroy", "-s", name], log, env)
+    return Result(name, failed is None, time.monotonic() - start, failed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("scenarios", nargs="*", help="scenario names (default: all)")
+    args = parser.parse_args(argv)
+    names = args.scenarios or discover(ROOT)
+    unknown = sorted(set(names) - set(discover(ROOT)))
+    if unknown:
+        print(f"unknown scenario(s): {', '.join(unknown)}; have: {', '.join(discover(ROOT))}", file=sys.stderr)
+        return 2
+    logdir = ROOT / ".cache" / "molecule"
+    logdir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PY_COLORS="0", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    results: list[Result] = []
+    for name in names:
+        print(f"==> molecule scenario {name}", flush=True)
+        res = run_scenario(name, logdir, env)
+        results.append(res)
+        status = "PASSED" if res.ok else f"FAILED at {res.failed_step} (log: .cache/molecule/{name}.log)"
+        print(f"    {name}: {status} in {res.seconds:.0f}s", flush=True)
+        if not res.ok:
+            tail = (logdir / f"{name}.log").read_text().splitlines()[-60:]
+            print("\n".join("    | " + line for line in tail), flush=True)
+    passed = sum(r.ok for r in results)
+    print(f"{passed} passed, {len(results) - passed} failed")
+    return 0 if passed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
