@@ -28,6 +28,7 @@ class Result:
     ok: bool
     seconds: float
     failed_step: str | None = None
+    failed_output: str = ""
 
 
 def discover(root: Path) -> list[str]:
@@ -58,6 +59,7 @@ def run_scenario(name: str, logdir: Path, env: dict[str, str]) -> Result:
     start = time.monotonic()
     logfile = logdir / f"{name}.log"
     failed: str | None = None
+    failed_output = ""
     with logfile.open("w") as log:
         for step in STEPS:
             if step == "check":
@@ -66,15 +68,15 @@ def run_scenario(name: str, logdir: Path, env: dict[str, str]) -> Result:
                 bad = changed_hosts(out)
                 if code != 0 or bad:
                     log.write(f"\nCHECK MODE FAILED: exit {code}, hosts reporting changes: {bad}\n")
-                    failed = step
+                    failed, failed_output = step, out + f"\nCHECK MODE FAILED: hosts reporting changes: {bad}"
                     break
                 continue
-            code, _ = run(["molecule", step, "-s", name], log, env)
+            code, out = run(["molecule", step, "-s", name], log, env)
             if code != 0:
-                failed = step
+                failed, failed_output = step, out
                 break
         run(["molecule", "destroy", "-s", name], log, env)
-    return Result(name, failed is None, time.monotonic() - start, failed)
+    return Result(name, failed is None, time.monotonic() - start, failed, failed_output)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         status = "PASSED" if res.ok else f"FAILED at {res.failed_step} (log: .cache/molecule/{name}.log)"
         print(f"    {name}: {status} in {res.seconds:.0f}s", flush=True)
         if not res.ok:
-            tail = (logdir / f"{name}.log").read_text().splitlines()[-60:]
+            tail = res.failed_output.splitlines()[-80:]
             print("\n".join("    | " + line for line in tail), flush=True)
     passed = sum(r.ok for r in results)
     print(f"{passed} passed, {len(results) - passed} failed")

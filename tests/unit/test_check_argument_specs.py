@@ -1,0 +1,47 @@
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from check_argument_specs import check_role  # noqa: E402
+
+
+def make_role(tmp_path: Path, defaults: dict, options: dict) -> Path:
+    role = tmp_path / "demo"
+    (role / "defaults").mkdir(parents=True)
+    (role / "meta").mkdir()
+    (role / "defaults" / "main.yml").write_text(yaml.safe_dump(defaults))
+    (role / "meta" / "argument_specs.yml").write_text(yaml.safe_dump({"argument_specs": {"main": {"options": options}}}))
+    return role
+
+
+def opt(**extra):
+    return {"type": "str", "description": "x", **extra}
+
+
+def test_matching_role_passes(tmp_path):
+    role = make_role(tmp_path, {"demo_port": 1}, {"demo_port": opt(), "demo_password": opt(required=True)})
+    assert check_role(role) == []
+
+
+def test_default_missing_from_spec(tmp_path):
+    role = make_role(tmp_path, {"demo_port": 1, "demo_extra": 2}, {"demo_port": opt()})
+    assert check_role(role) == ["demo: default demo_extra is missing from argument_specs main"]
+
+
+def test_spec_option_without_default(tmp_path):
+    role = make_role(tmp_path, {}, {"demo_port": opt()})
+    assert "has no default" in check_role(role)[0]
+
+
+def test_required_secret_with_default_is_refused(tmp_path):
+    role = make_role(tmp_path, {"demo_password": ""}, {"demo_password": opt(required=True)})
+    assert "must not have a default" in check_role(role)[0]
+
+
+def test_option_needs_description_and_prefix(tmp_path):
+    role = make_role(tmp_path, {"port": 1}, {"port": {"type": "int"}})
+    problems = check_role(role)
+    assert any("no description" in p for p in problems)
+    assert any("not prefixed" in p for p in problems)
