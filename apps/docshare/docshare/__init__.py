@@ -1,0 +1,3 @@
+"""docshare: the bundle's reference application (Flask + gunicorn + RQ)."""
+
+__version__ = "1.0.0"

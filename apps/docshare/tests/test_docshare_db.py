@@ -1,0 +1,83 @@
+"""Connection handling of docshare.db.Database with fake psycopg connections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from docshare import db as dbmod
+
+
+class FakeCursor:
+    def __init__(self, conn: FakeConn) -> None:
+        self.conn = conn
+        self.description: Any = None
+
+    def __enter__(self) -> FakeCursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        if self.conn.dead:
+            self.conn.broken = True
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        self.conn.statements.append(sql)
+        self.description = [("x",)] if sql.startswith("SELECT") else None
+
+    def fetchall(self) -> list[tuple[int]]:
+        return [(1,)]
+
+
+class FakeConn:
+    def __init__(self) -> None:
+        self.dead = False
+        self.closed = False
+        self.broken = False
+        self.statements: list[str] = []
+
+    def cursor(self) -> FakeCursor:
+        return FakeCursor(self)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture()
+def conns(monkeypatch: pytest.MonkeyPatch) -> list[FakeConn]:
+    made: list[FakeConn] = []
+
+    def connect(*args: Any, **kwargs: Any) -> FakeConn:
+        made.append(FakeConn())
+        return made[-1]
+
+    monkeypatch.setattr(dbmod, "connect", connect)
+    return made
+
+
+def test_connection_is_reused(conns: list[FakeConn]) -> None:
+    database = dbmod.Database("postgresql://x@h/d")
+    assert database.fetchone("SELECT 1") == (1,)
+    assert database.fetchall("SELECT 1") == [(1,)]
+    assert len(conns) == 1
+
+
+def test_read_on_dead_kept_connection_is_retried(conns: list[FakeConn]) -> None:
+    database = dbmod.Database("postgresql://x@h/d")
+    database.fetchone("SELECT 1")
+    conns[0].dead = True  # database restarted
+    assert database.fetchone("SELECT 1") == (1,)
+    assert len(conns) == 2 and conns[0].closed
+
+
+def test_write_on_dead_connection_is_not_retried(conns: list[FakeConn]) -> None:
+    database = dbmod.Database("postgresql://x@h/d")
+    database.fetchone("SELECT 1")
+    conns[0].dead = True
+    with pytest.raises(psycopg.OperationalError):
+        database.execute("UPDATE documents SET name = 'x'")
+    assert database.execute("UPDATE documents SET name = 'x'") == []  # next call reconnects
+    assert len(conns) == 2
