@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             tail = res.failed_output.splitlines()[-80:]
             print("\n".join("    | " + line for line in tail), flush=True)
     passed = sum(r.ok for r in results)
+    total = sum(r.seconds for r in results)
+    print(f"molecule: {len(results)} scenario(s) in {total:.0f}s: " + ", ".join(f"{r.scenario} {r.seconds:.0f}s" for r in results))
     print(f"{passed} passed, {len(results) - passed} failed")
     return 0 if passed == len(results) else 1
 
