@@ -6,7 +6,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 SCENARIOS ?=
 
-.PHONY: help bootstrap lint unit molecule test up down clean
+.PHONY: help bootstrap lint unit molecule test up down check
 
 help:
 	@echo "make up        deploy the whole stack to local lab hosts (containers)"
@@ -39,3 +39,6 @@ up: bootstrap
 down: bootstrap
 	ansible-playbook lab/down.yml
 	rm -rf .cache/facts
+
+check: bootstrap
+	ansible-playbook -i inventories/lab playbooks/site.yml --check --diff
