@@ -9,6 +9,7 @@ destroy. Logs go to .cache/molecule/<scenario>.log. The last line printed is
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import re
 import subprocess
@@ -82,6 +83,8 @@ def run_scenario(name: str, logdir: Path, env: dict[str, str]) -> Result:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("scenarios", nargs="*", help="scenario names (default: all)")
+    parser.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("MOLECULE_JOBS", "2")),
+                        help="scenarios run at once (default 2, env MOLECULE_JOBS): most of a scenario's time is waiting")
     args = parser.parse_args(argv)
     names = args.scenarios or discover(ROOT)
     unknown = sorted(set(names) - set(discover(ROOT)))
@@ -92,15 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     logdir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PY_COLORS="0", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     results: list[Result] = []
-    for name in names:
-        print(f"==> molecule scenario {name}", flush=True)
-        res = run_scenario(name, logdir, env)
-        results.append(res)
-        status = "PASSED" if res.ok else f"FAILED at {res.failed_step} (log: .cache/molecule/{name}.log)"
-        print(f"    {name}: {status} in {res.seconds:.0f}s", flush=True)
-        if not res.ok:
-            tail = res.failed_output.splitlines()[-80:]
-            print("\n".join("    | " + line for line in tail), flush=True)
+    print(f"==> molecule: {len(names)} scenario(s), {args.jobs} at a time: {' '.join(names)}", flush=True)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = [pool.submit(run_scenario, name, logdir, env) for name in names]
+        for future in concurrent.futures.as_completed(futures):
+            res = future.result()
+            results.append(res)
+            status = "PASSED" if res.ok else f"FAILED at {res.failed_step} (log: .cache/molecule/{res.scenario}.log)"
+            print(f"    {res.scenario}: {status} in {res.seconds:.0f}s", flush=True)
+            if not res.ok:
+                tail = res.failed_output.splitlines()[-80:]
+                print("\n".join("    | " + line for line in tail), flush=True)
     passed = sum(r.ok for r in results)
     total = sum(r.seconds for r in results)
     print(f"molecule: {len(results)} scenario(s) in {total:.0f}s: " + ", ".join(f"{r.scenario} {r.seconds:.0f}s" for r in results))
