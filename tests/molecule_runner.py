@@ -67,6 +67,8 @@ def run_scenario(name: str, logdir: Path, env: dict[str, str]) -> Result:
                 # dev-sec style: a check-mode converge on the converged hosts must change nothing.
                 code, out = run(["molecule", "converge", "-s", name, "--", "--check", "--diff"], log, env)
                 bad = changed_hosts(out)
+                if not RECAP.search(out):
+                    bad = {"<no play recap found>": 1}
                 if code != 0 or bad:
                     log.write(f"\nCHECK MODE FAILED: exit {code}, hosts reporting changes: {bad}\n")
                     failed, failed_output = step, out + f"\nCHECK MODE FAILED: hosts reporting changes: {bad}"
