@@ -2,9 +2,9 @@
 """Fail when a role's meta/argument_specs.yml drifts from its defaults/main.yml.
 
 For every role: the options of the `main` entry point must be exactly the keys of
-defaults/main.yml plus the required options (required options, such as passwords, have
-no default on purpose: they come from inventory). A required option must not have a default,
-and every option of every entry point needs a description and a type.
+defaults/main.yml plus the required options and the secrets (`no_log: true`). Those have no
+default on purpose: they come from inventory (Vault); a secret's default may only be empty.
+Every option of every entry point needs a description and a type.
 """
 from __future__ import annotations
 
@@ -34,14 +34,17 @@ def check_role(role: Path) -> list[str]:
                 errors.append(f"{role.name}: {entry}.{name} has no type")
             if not name.startswith(f"{role.name}_"):
                 errors.append(f"{role.name}: {entry}.{name} is not prefixed with '{role.name}_'")
-    options = spec_options = specs["main"].get("options") or {}
-    required = {k for k, v in spec_options.items() if v.get("required")}
+    options = specs["main"].get("options") or {}
+    required = {k for k, v in options.items() if v.get("required")}
+    secrets = {k for k, v in options.items() if v.get("no_log")}
     for name in sorted(set(defaults) - set(options)):
         errors.append(f"{role.name}: default {name} is missing from argument_specs main")
-    for name in sorted(set(options) - set(defaults) - required):
+    for name in sorted(set(options) - set(defaults) - required - secrets):
         errors.append(f"{role.name}: argument_specs main option {name} has no default (mark it required or add a default)")
     for name in sorted(required & set(defaults)):
         errors.append(f"{role.name}: required option {name} must not have a default (it comes from inventory)")
+    for name in sorted(k for k in secrets & set(defaults) if defaults[k] not in (None, "", {}, [])):
+        errors.append(f"{role.name}: secret {name} must not have a default (it comes from inventory)")
     return errors
 
 

@@ -45,3 +45,13 @@ def test_option_needs_description_and_prefix(tmp_path):
     problems = check_role(role)
     assert any("no description" in p for p in problems)
     assert any("not prefixed" in p for p in problems)
+
+
+def test_optional_secret_without_default_passes(tmp_path):
+    role = make_role(tmp_path, {"demo_port": 1}, {"demo_port": opt(), "demo_token": opt(no_log=True)})
+    assert check_role(role) == []
+
+
+def test_secret_with_default_is_refused(tmp_path):
+    role = make_role(tmp_path, {"demo_token": "x"}, {"demo_token": opt(no_log=True)})
+    assert "secret demo_token must not have a default" in check_role(role)[0]
