@@ -7,6 +7,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
+# 0. host tools: debootstrap (base images), rsync (unit tests of the NFS snapshot module)
+missing=$(for t in debootstrap rsync; do command -v "$t" >/dev/null || echo "$t"; done)
+if [ -n "$missing" ]; then
+  log "installing $(echo $missing)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
 # 1. virtualenv with the pinned toolchain, reinstalled only when the requirement files change
 stamp=.venv/.requirements.sha256
 want=$(cat requirements-dev.txt apps/docshare/requirements.txt | sha256sum | cut -d' ' -f1)
