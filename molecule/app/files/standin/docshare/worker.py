@@ -1,0 +1,5 @@
+"""Stand-in worker: idles."""
+import time
+
+while True:
+    time.sleep(60)
