@@ -33,6 +33,7 @@ test: lint unit molecule
 
 up: bootstrap
 	ansible-playbook lab/up.yml
+	ansible-playbook lab/tls.yml
 	ansible-playbook -i inventories/lab playbooks/site.yml
 	@ansible-playbook lab/summary.yml
 

@@ -19,7 +19,7 @@ description:
 options:
   action: {description: What to do., required: true, type: str, choices: [create, restore, list, prune]}
   root: {description: Directory holding the snapshots., required: true, type: path}
-  id: {description: Snapshot id (letters, digits, '.', '_', '-'); for create and restore., type: str}
+  id: {description: "Snapshot id (letters, digits, '.', '_', '-'); for create and restore.", type: str}
   shares:
     description: Shares (name, path) to snapshot or restore; restore defaults to all shares of the snapshot.
     type: list
