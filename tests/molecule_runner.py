@@ -95,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logdir = ROOT / ".cache" / "molecule"
     logdir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PY_COLORS="0", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    # molecule and ansible-playbook from the same venv as this interpreter, activated or not.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = dict(os.environ, PATH=path, PY_COLORS="0", ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     results: list[Result] = []
     print(f"==> molecule: {len(names)} scenario(s), {args.jobs} at a time: {' '.join(names)}", flush=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
