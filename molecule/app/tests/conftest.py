@@ -2,9 +2,14 @@
 so they reach the scenario log even though pytest captures the output of passing tests."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Callable
 
 import pytest
+
+# molecule/_shared: run_playbook(), shared by the scenarios' tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
 
 MEASUREMENTS: list[str] = []
 
