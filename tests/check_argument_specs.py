@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fail when a role's meta/argument_specs.yml drifts from its defaults/main.yml.
 
-For every role: the options of the `main` entry point must be exactly the keys of
+For every role: the options of the `main` entry point (for a library role without tasks/main.yml,
+of all its entry points together, and every tasks file is an entry point) must be exactly the keys of
 defaults/main.yml plus the required options and the secrets (`no_log: true`). Those have no
 default on purpose: they come from inventory (Vault); a secret's default may only be empty.
 Every option of every entry point needs a description and a type.
@@ -24,8 +25,12 @@ def check_role(role: Path) -> list[str]:
         return [f"{role.name}: meta/argument_specs.yml is missing"]
     defaults = (yaml.safe_load(defaults_file.read_text()) or {}) if defaults_file.exists() else {}
     specs = (yaml.safe_load(specs_file.read_text()) or {}).get("argument_specs", {})
-    if "main" not in specs:
+    library = not (role / "tasks" / "main.yml").exists()
+    if not library and "main" not in specs:
         return [f"{role.name}: argument_specs has no 'main' entry point"]
+    for tasks_file in sorted((role / "tasks").glob("*.yml")) if library else []:
+        if tasks_file.stem not in specs and not tasks_file.stem.startswith("_"):
+            errors.append(f"{role.name}: entry point {tasks_file.name} has no argument_specs")
     for entry, spec in specs.items():
         for name, option in (spec.get("options") or {}).items():
             if not option.get("description"):
@@ -34,7 +39,9 @@ def check_role(role: Path) -> list[str]:
                 errors.append(f"{role.name}: {entry}.{name} has no type")
             if not name.startswith(f"{role.name}_"):
                 errors.append(f"{role.name}: {entry}.{name} is not prefixed with '{role.name}_'")
-    options = specs["main"].get("options") or {}
+    # A library role (no tasks/main.yml, only entry points): its defaults belong to some entry point.
+    options = ({k: v for spec in specs.values() for k, v in (spec.get("options") or {}).items()} if library
+               else specs["main"].get("options") or {})
     required = {k for k, v in options.items() if v.get("required")}
     secrets = {k for k, v in options.items() if v.get("no_log")}
     for name in sorted(set(defaults) - set(options)):

@@ -11,6 +11,8 @@ def make_role(tmp_path: Path, defaults: dict, options: dict) -> Path:
     role = tmp_path / "demo"
     (role / "defaults").mkdir(parents=True)
     (role / "meta").mkdir()
+    (role / "tasks").mkdir()
+    (role / "tasks" / "main.yml").write_text("---\n[]\n")
     (role / "defaults" / "main.yml").write_text(yaml.safe_dump(defaults))
     (role / "meta" / "argument_specs.yml").write_text(yaml.safe_dump({"argument_specs": {"main": {"options": options}}}))
     return role
@@ -55,3 +57,15 @@ def test_optional_secret_without_default_passes(tmp_path):
 def test_secret_with_default_is_refused(tmp_path):
     role = make_role(tmp_path, {"demo_token": "x"}, {"demo_token": opt(no_log=True)})
     assert "secret demo_token must not have a default" in check_role(role)[0]
+
+
+def test_library_role_entry_points_own_the_defaults(tmp_path):
+    role = tmp_path / "lib"
+    for sub in ("defaults", "meta", "tasks"):
+        (role / sub).mkdir(parents=True)
+    (role / "defaults" / "main.yml").write_text(yaml.safe_dump({"lib_keep": 3}))
+    (role / "tasks" / "prune.yml").write_text("---\n[]\n")
+    (role / "tasks" / "list.yml").write_text("---\n[]\n")
+    specs = {"prune": {"options": {"lib_keep": opt(type="int"), "lib_id": opt(required=True)}}}
+    (role / "meta" / "argument_specs.yml").write_text(yaml.safe_dump({"argument_specs": specs}))
+    assert check_role(role) == ["lib: entry point list.yml has no argument_specs"]
