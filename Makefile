@@ -24,7 +24,7 @@ lint: bootstrap
 	python tests/check_argument_specs.py
 
 unit: bootstrap
-	python -m pytest -q -p no:cacheprovider tests/unit apps/docshare/tests
+	python -m pytest -q -p no:cacheprovider tests/unit apps/docshare/tests apps/notes/tests
 
 molecule: bootstrap
 	python tests/molecule_runner.py $(SCENARIOS)

@@ -17,7 +17,7 @@ fi
 
 # 1. virtualenv with the pinned toolchain, reinstalled only when the requirement files change
 stamp=.venv/.requirements.sha256
-want=$(cat requirements-dev.txt apps/docshare/requirements.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements-dev.txt apps/docshare/requirements.txt apps/notes/requirements-test.txt | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing the Python toolchain into .venv (about 40 s)"
   python3 -m venv .venv

@@ -5,6 +5,9 @@ app_release_id:      "<revision or 'src'>-<hash of tree hash + Dockerfile + buil
 app_archive_tags:    the RepoTags recorded in a `docker save` archive (manifest.json)
 app_images_to_prune: release tags to delete, keeping the newest N and the protected ones
 app_build_arg_flags: `docker build --build-arg` flags from a dict
+app_url_without_credentials: a URL with its user:password@ part removed (release ids must not hash tokens)
+app_redact:          container output with connection-string passwords and app_env values masked
+app_slot_state:      the host's slot state (active slot, release per slot and worker) from its state files
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import os
 import re
 import tarfile
 from typing import Any, Iterable
+from urllib.parse import quote
 
 RELEASE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -126,6 +130,67 @@ def app_build_arg_flags(build_args: dict[str, Any] | None) -> list[str]:
     return flags
 
 
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:/@\s]*)(?::(?P<password>[^@/\s]*))?@")
+MASK = "***"
+
+
+def app_url_without_credentials(url: str) -> str:
+    """'https://user:token@host/simple' -> 'https://host/simple'; other strings unchanged."""
+    return _URL_CREDENTIALS.sub(lambda m: m["scheme"], url or "")
+
+
+def app_redact(text: str, env: dict[str, Any] | None = None, min_length: int = 6) -> str:
+    """Mask what could be a secret in output shown to operators.
+
+    Passwords in URLs (scheme://user:PASSWORD@) become ***, and so does every value of `env` (the
+    containers' environment) at least `min_length` characters long, as written and URL-encoded.
+    """
+    masked = _URL_CREDENTIALS.sub(
+        lambda m: f"{m['scheme']}{m['user']}:{MASK}@" if m["password"] is not None else m[0], text or "")
+    secrets: set[str] = set()
+    for value in (env or {}).values():
+        value = str(value)
+        if len(value) >= min_length:
+            secrets.add(value)
+            secrets.add(quote(value, safe=""))
+    for secret in sorted(secrets, key=len, reverse=True):
+        masked = masked.replace(secret, MASK)
+    return masked
+
+
+def _conf_value(text: str, key: str) -> str:
+    for line in (text or "").splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() == key:
+            return value.strip()
+    return ""
+
+
+def app_slot_state(files: dict[str, str], units: dict[str, str], slots: Iterable[str] = ("blue", "green")) -> dict[str, Any]:
+    """The switch state of a host from its files and units.
+
+    `files` maps 'active-slot', 'web-<slot>.conf' and 'worker.conf' to their contents ('' when
+    missing); `units` maps 'web-<slot>' and 'worker' to their systemd ActiveState. Returns
+    {active: slot or '', slots: {slot: {release, running}}, worker: {release, running}, release:
+    the active slot's release ('' when none runs), idle: the other slot}.
+    """
+    slots = list(slots)
+    active = (files.get("active-slot") or "").strip()
+    if active not in slots:
+        active = ""
+    state: dict[str, Any] = {"active": active, "slots": {}}
+    for slot in slots:
+        state["slots"][slot] = {
+            "release": _conf_value(files.get(f"web-{slot}.conf", ""), "APP_RELEASE"),
+            "running": units.get(f"web-{slot}") == "active",
+        }
+    state["worker"] = {"release": _conf_value(files.get("worker.conf", ""), "APP_RELEASE"), "running": units.get("worker") == "active"}
+    current = state["slots"].get(active) if active else None
+    state["release"] = current["release"] if current and current["running"] else ""
+    state["idle"] = slots[1] if active == slots[0] else slots[0]
+    return state
+
+
 class FilterModule:
     """Ansible filter plugin entry point."""
 
@@ -138,4 +203,7 @@ class FilterModule:
             "app_build_arg_flags": app_build_arg_flags,
             "app_image_list": app_image_list,
             "app_tags_in_use": app_tags_in_use,
+            "app_url_without_credentials": app_url_without_credentials,
+            "app_redact": app_redact,
+            "app_slot_state": app_slot_state,
         }

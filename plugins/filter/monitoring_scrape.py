@@ -80,9 +80,11 @@ def scrape_configs(
     hostvars: Mapping[str, Any],
     blackbox_address: str,
 ) -> list[dict[str, Any]]:
-    """Prometheus scrape_configs for every job that has at least one target."""
+    """Prometheus scrape_configs for every enabled job (enabled: false turns one off) that has at least one target."""
     configs: list[dict[str, Any]] = []
     for job in jobs:
+        if str(job.get("enabled", True)).lower() in ("false", "0", "no"):
+            continue
         kind = job.get("kind", "scrape")
         if kind not in KINDS:
             raise AnsibleFilterError(f"job {job.get('job')}: kind must be one of {KINDS}, got {kind!r}")

@@ -85,3 +85,46 @@ def test_build_arg_flags() -> None:
     assert ar.app_build_arg_flags(None) == []
     with pytest.raises(ValueError):
         ar.app_build_arg_flags({"bad name": "x"})
+
+
+# --- secrets and slot state ---------------------------------------------------------------
+from app_release import app_redact, app_slot_state, app_url_without_credentials  # noqa: E402
+
+
+def test_url_without_credentials_drops_user_and_token():
+    assert app_url_without_credentials("https://ci:t0ken@pypi.example.org/simple") == "https://pypi.example.org/simple"
+    assert app_url_without_credentials("https://pypi.org/simple") == "https://pypi.org/simple"
+    assert app_url_without_credentials("") == ""
+
+
+def test_redact_masks_url_passwords_and_env_values():
+    env = {"DATABASE_URL": "postgresql://app:s3cr%2Ft@db:5432/app", "SECRET_KEY": "abcdefghij/kl", "DEBUG": "0"}
+    out = app_redact(
+        "connect postgresql://app:s3cr%2Ft@db:5432/app failed\nkey abcdefghij/kl and abcdefghij%2Fkl\nDEBUG=0", env)
+    assert "s3cr" not in out and "abcdefghij" not in out
+    assert "postgresql://app:***@db:5432/app" in out
+    assert out.endswith("DEBUG=0"), "short values (under 6 characters) are not masked"
+
+
+def test_redact_leaves_urls_without_password():
+    assert app_redact("fetch https://user@host/x") == "fetch https://user@host/x"
+
+
+def test_slot_state_active_release_and_idle():
+    files = {"active-slot": "green\n", "web-blue.conf": "# x\nAPP_RELEASE=r1\n", "web-green.conf": "APP_RELEASE=r2\n",
+             "worker.conf": "APP_RELEASE=r2\n"}
+    units = {"web-blue": "inactive", "web-green": "active", "worker": "active"}
+    state = app_slot_state(files, units)
+    assert state["active"] == "green" and state["release"] == "r2" and state["idle"] == "blue"
+    assert state["slots"]["blue"] == {"release": "r1", "running": False}
+    assert state["worker"] == {"release": "r2", "running": True}
+
+
+def test_slot_state_fresh_host_has_no_release():
+    state = app_slot_state({}, {})
+    assert state["active"] == "" and state["release"] == "" and state["idle"] == "blue"
+
+
+def test_slot_state_active_slot_not_running_means_no_release():
+    state = app_slot_state({"active-slot": "blue", "web-blue.conf": "APP_RELEASE=r1"}, {"web-blue": "failed"})
+    assert state["release"] == ""
