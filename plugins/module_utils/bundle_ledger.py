@@ -1,0 +1,333 @@
+"""The release ledger and the deploy lock of an environment: plain files on one state host.
+
+Ledger: <root>/releases/<release>.json, one record per release, plus <root>/current.json naming
+the release the app hosts run. Records are pretty JSON (readable with cat) written atomically.
+Status of a record: unfinished -> live -> good | bad | rolled-back.
+  unfinished   a deploy of it started and has not switched every host (or was killed)
+  live         every host switched, the bake window is running
+  good         it passed its bake window (or a rollback to it passed its health gate)
+  bad          it failed its health gate or bake window; kept for inspection, never deployed again
+  rolled-back  it was live or good and a rollback moved away from it (usable as an explicit target)
+
+Lock: <root>/deploy.lock, created with O_EXCL (atomic), holding who, what, when and a heartbeat.
+
+Everything here is pure Python (no Ansible) so the decisions are unit-tested; the modules
+bundle_ledger and bundle_lock are thin wrappers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+RELEASE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+STATUSES = ("unfinished", "live", "good", "bad", "rolled-back")
+# Which status may follow which (a deploy re-run may start again from unfinished).
+TRANSITIONS = {
+    "unfinished": {"unfinished", "live", "bad", "good"},
+    "live": {"good", "bad", "rolled-back", "live"},
+    "good": {"good", "rolled-back", "live", "unfinished"},
+    "rolled-back": {"rolled-back", "good", "live", "unfinished"},
+    "bad": {"bad"},
+}
+SCHEMA = 1
+
+
+class LedgerError(Exception):
+    """A request the ledger refuses; the message says why and what to do."""
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str) -> float:
+    """Epoch seconds of an ISO 8601 UTC time written by utc_now()."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def check_release(release: str) -> str:
+    if not isinstance(release, str) or not RELEASE_RE.match(release):
+        raise LedgerError(f"{release!r} is not a release id (letters, digits, '.', '_', '-'; at most 128)")
+    return release
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic write: temp file in the same folder, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
+
+
+class Ledger:
+    """Release records of one environment under root."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.releases = self.root / "releases"
+
+    # --- reading --------------------------------------------------------------------------
+    def get(self, release: str) -> dict[str, Any] | None:
+        return read_json(self.releases / f"{check_release(release)}.json")
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every record, oldest deploy first (by `created`, then release id)."""
+        found = []
+        for path in sorted(self.releases.glob("*.json")) if self.releases.is_dir() else []:
+            record = read_json(path)
+            if record and record.get("release"):
+                found.append(record)
+        return sorted(found, key=lambda r: (r.get("created", ""), r["release"]))
+
+    def current(self) -> str:
+        data = read_json(self.root / "current.json") or {}
+        return str(data.get("release", ""))
+
+    # --- decisions ------------------------------------------------------------------------
+    def last_good(self, exclude: Iterable[str] = ()) -> str:
+        """The newest good release (by when it last became good), excluding some ids; '' if none."""
+        skip = set(exclude)
+        good = [r for r in self.records() if r.get("status") == "good" and r["release"] not in skip]
+        good.sort(key=lambda r: (r.get("good_at") or r.get("updated", ""), r.get("created", "")))
+        return good[-1]["release"] if good else ""
+
+    def rollback_target(self, requested: str = "") -> dict[str, Any]:
+        """The release a rollback goes to, with the reason; raises LedgerError naming the choices.
+
+        Default: the last good release other than the one running now. An explicit request must be a
+        known release that is not bad (good or rolled-back); the running release itself is refused.
+        """
+        current = self.current()
+        records = {r["release"]: r for r in self.records()}
+        choices = [r for r in records.values() if r.get("status") in ("good", "rolled-back") and r["release"] != current]
+        listing = ", ".join(f"{r['release']} ({r['status']})" for r in sorted(choices, key=lambda r: r.get("created", ""))) or "none"
+        if requested:
+            if not RELEASE_RE.match(requested):
+                raise LedgerError(f"rollback_to={requested!r} is not a release id; known releases to roll back to: {listing}")
+            record = records.get(requested)
+            if record is None:
+                raise LedgerError(f"rollback_to={requested} is not in the ledger; known releases to roll back to: {listing}")
+            if record.get("status") == "bad":
+                raise LedgerError(f"rollback_to={requested} is a bad release (failed {record.get('failed_at', '?')}: "
+                                  f"{record.get('failure', '')}); it is kept for inspection only. Choose one of: {listing}")
+            if requested == current:
+                raise LedgerError(f"rollback_to={requested} is the release running now; choose one of: {listing}")
+            if record.get("status") not in ("good", "rolled-back"):
+                raise LedgerError(f"rollback_to={requested} is {record.get('status')} (never passed a deploy); choose one of: {listing}")
+            return {"release": requested, "reason": "requested", "record": record, "current": current}
+        target = self.last_good(exclude=[current])
+        if not target:
+            raise LedgerError(f"no good release other than the running one ({current or 'none'}) to roll back to; "
+                              f"known: {listing}")
+        return {"release": target, "reason": "last good release before the running one", "record": records[target], "current": current}
+
+    def contract_between(self, target: str, current: str) -> list[str]:
+        """Releases deployed after target up to current whose migrations were contracting."""
+        ordered = [r["release"] for r in self.records()]
+        if target not in ordered:
+            return []
+        after = ordered[ordered.index(target) + 1:]
+        if current in after:
+            after = after[: after.index(current) + 1]
+        records = {r["release"]: r for r in self.records()}
+        return [rel for rel in after if (records[rel].get("migrations") or {}).get("contract") and (records[rel].get("migrations") or {}).get("ran")]
+
+    def protected(self, keep_bad_days: float = 7.0, now: float | None = None) -> list[str]:
+        """Release ids pruning must keep: current, last good, unfinished/live ones, and bad ones younger than keep_bad_days."""
+        now = time.time() if now is None else now
+        keep = {self.current(), self.last_good()}
+        for record in self.records():
+            status = record.get("status")
+            if status in ("unfinished", "live"):
+                keep.add(record["release"])
+            if status == "bad":
+                failed = record.get("failed_at") or record.get("updated") or record.get("created")
+                if failed and now - parse_time(failed) < keep_bad_days * 86400:
+                    keep.add(record["release"])
+        return sorted(k for k in keep if k)
+
+    # --- writing --------------------------------------------------------------------------
+    def begin(self, release: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Start (or resume) a deploy of release: its record becomes unfinished. A bad release is refused."""
+        check_release(release)
+        record = self.get(release)
+        now = utc_now()
+        if record and record.get("status") == "bad":
+            raise LedgerError(
+                f"release {release} failed on {record.get('failed_at', '?')} ({record.get('failure', 'no reason recorded')}) "
+                f"and is kept for inspection only: a failed release is never deployed again. Change the code "
+                f"(a new release id), or roll back with playbooks/rollback.yml.")
+        if record is None:
+            record = {"schema": SCHEMA, "release": release, "created": now, "history": [], "deploys": 0}
+        record["deploys"] = int(record.get("deploys", 0)) + 1
+        self._set(record, "unfinished", "deploy started", now)
+        record.update({k: v for k, v in fields.items() if v is not None})
+        self._save(record, now)
+        return record
+
+    def update(self, release: str, fields: dict[str, Any], status: str = "", note: str = "") -> dict[str, Any]:
+        record = self.get(release)
+        if record is None:
+            raise LedgerError(f"release {release} is not in the ledger")
+        now = utc_now()
+        for key, value in fields.items():
+            if key.endswith("+"):
+                record.setdefault(key[:-1], []).extend(value if isinstance(value, list) else [value])
+            elif key == "phases" and isinstance(value, dict):
+                record.setdefault("phases", {}).update(value)
+            elif value is not None:
+                record[key] = value
+        if status:
+            self._set(record, status, note, now)
+        elif note:
+            record.setdefault("history", []).append({"time": now, "status": record.get("status"), "note": note})
+        self._save(record, now)
+        return record
+
+    def set_current(self, release: str) -> bool:
+        """Point current.json at release; True when it changed."""
+        check_release(release)
+        if self.current() == release:
+            return False
+        write_json(self.root / "current.json", {"release": release, "since": utc_now()})
+        return True
+
+    def _set(self, record: dict[str, Any], status: str, note: str, now: str) -> None:
+        if status not in STATUSES:
+            raise LedgerError(f"unknown status {status!r}; one of {', '.join(STATUSES)}")
+        old = record.get("status")
+        if old and status not in TRANSITIONS[old]:
+            raise LedgerError(f"release {record['release']} cannot go from {old} to {status}")
+        record["status"] = status
+        record[f"{status.replace('-', '_')}_at"] = now
+        if status == "bad":
+            record["failed_at"] = now
+        record.setdefault("history", []).append({"time": now, "status": status, "note": note})
+
+    def _save(self, record: dict[str, Any], now: str) -> None:
+        record["updated"] = now
+        write_json(self.releases / f"{record['release']}.json", record)
+
+
+def table(records: list[dict[str, Any]], current: str) -> str:
+    """The ledger as a fixed-width table, oldest first; the running release marked with *."""
+    head = ("", "release", "status", "deployed", "by", "snapshot", "image", "migrations", "hosts")
+    rows = [head]
+    for r in records:
+        mig = r.get("migrations") or {}
+        rows.append((
+            "*" if r["release"] == current else "",
+            r["release"],
+            r.get("status", "?"),
+            r.get("created", ""),
+            str(r.get("operator", "")),
+            str(r.get("snapshot_id", "")) or "-",
+            (str(r.get("image_id", "")).replace("sha256:", "")[:12]) or "-",
+            ("ran" if mig.get("ran") else "none") + (" contract" if mig.get("contract") else ""),
+            ",".join(r.get("hosts_switched") or []) or "-",
+        ))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
+    return "\n".join("  ".join(str(v).ljust(widths[i]) for i, v in enumerate(row)).rstrip() for row in rows)
+
+
+# --- lock --------------------------------------------------------------------------------------
+class Lock:
+    """The environment's deploy lock: <root>/deploy.lock, taken atomically, with a heartbeat."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.path = Path(root) / "deploy.lock"
+
+    def read(self) -> dict[str, Any] | None:
+        return read_json(self.path)
+
+    def acquire(self, holder: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """(True, record) when taken now; (False, current holder) when someone holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        now = utc_now()
+        record = dict(holder, token=secrets.token_hex(8), started=now, heartbeat=now)
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False, self.read() or {"note": "lock file exists but is unreadable or being written"}
+        with os.fdopen(fd, "w") as handle:
+            json.dump(record, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True, record
+
+    def heartbeat(self, token: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
+        record = self.read()
+        if not record or record.get("token") != token:
+            raise LedgerError(f"the deploy lock is no longer ours (holder now: {describe(record)})")
+        record.update(fields or {})
+        record["heartbeat"] = utc_now()
+        write_json(self.path, record)
+        return record
+
+    def release(self, token: str) -> bool:
+        """Remove the lock if it is ours; False when it was already gone or is someone else's."""
+        record = self.read()
+        if not record or record.get("token") != token:
+            return False
+        self.path.unlink()
+        return True
+
+    def clear(self, expected_token: str) -> bool:
+        """Remove a lock whose token is expected_token (the stale one that was reported)."""
+        record = self.read()
+        if not record:
+            return False
+        if record.get("token") != expected_token:
+            raise LedgerError(f"the lock changed since it was reported (holder now: {describe(record)}); not cleared")
+        self.path.unlink()
+        return True
+
+
+def stale_reason(holder: dict[str, Any] | None, stale_after: float, local_controller: str = "",
+                 pid_alive: Any = None, now: float | None = None) -> str:
+    """Why a lock holder is gone ('' when it may still be working).
+
+    Gone when its heartbeat is older than stale_after seconds, or when it ran on this same
+    controller (local_controller) and its process no longer exists (pid_alive(pid) is False).
+    """
+    if not holder:
+        return ""
+    now = time.time() if now is None else now
+    try:
+        age = now - parse_time(str(holder.get("heartbeat") or holder.get("started")))
+    except ValueError:
+        return "its record has no readable heartbeat"
+    if local_controller and holder.get("controller") == local_controller and pid_alive is not None:
+        if not pid_alive(int(holder.get("pid") or 0)):
+            return f"its process {holder.get('pid')} on {local_controller} no longer exists"
+    if age > stale_after:
+        return f"no heartbeat for {int(age)} s (limit {int(stale_after)} s)"
+    return ""
+
+
+def describe(holder: dict[str, Any] | None) -> str:
+    if not holder:
+        return "nobody"
+    return (f"{holder.get('command', 'deploy')} of {holder.get('release') or '?'} by {holder.get('operator', '?')} "
+            f"from {holder.get('controller', '?')} (pid {holder.get('pid', '?')}) since {holder.get('started', '?')}, "
+            f"last heartbeat {holder.get('heartbeat', '?')}")

@@ -1,0 +1,53 @@
+"""Unit tests of plugins/filter/bundle_ops.py (controller identity, bake verdicts, durations)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
+
+import bundle_ops as ops  # noqa: E402
+
+
+def prom(*values):
+    return {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, v]} for v in values]}}
+
+
+def test_bake_verdict_below_threshold_passes_and_above_fails():
+    assert ops.bundle_bake_verdict(prom("0.002"), 0.01)["ok"] is True
+    verdict = ops.bundle_bake_verdict(prom("0.002", "0.4"), 0.01)
+    assert verdict["ok"] is False and verdict["value"] == 0.4
+
+
+def test_bake_verdict_without_samples_fails_closed_unless_allowed():
+    assert ops.bundle_bake_verdict(prom(), 0.01)["ok"] is False
+    assert "inconclusive" in ops.bundle_bake_verdict(prom("NaN"), 0.01)["reason"]
+    assert ops.bundle_bake_verdict(prom(), 0.01, allow_empty=True)["ok"] is True
+
+
+def test_bake_verdict_on_query_error():
+    verdict = ops.bundle_bake_verdict({"status": "error", "error": "parse error at char 4"}, 0.01)
+    assert verdict["ok"] is False and "parse error" in verdict["reason"]
+
+
+def test_controller_identity_and_pid_liveness():
+    me = ops.bundle_controller()
+    assert me["controller"] and me["operator"] and me["pid"] > 1
+    assert ops.pid_alive(0) is False
+    assert ops.pid_alive(2 ** 22 + 7) is False
+
+
+def test_durations_and_phase_table():
+    assert ops.bundle_duration("2026-12-01T10:00:00Z", "2026-12-01T10:01:05Z") == 65
+    rows = ops.bundle_phase_table({"switch": {"start": "2026-12-01T10:02:00Z", "end": "2026-12-01T10:02:30Z"},
+                                   "snapshot": {"start": "2026-12-01T10:00:00Z", "end": "2026-12-01T10:00:12Z"},
+                                   "bake": {"start": "2026-12-01T10:03:00Z"}})
+    assert rows == ["snapshot      12 s", "switch        30 s", "bake         (unfinished)"]
+
+
+def test_lock_stale_uses_this_controller(monkeypatch):
+    monkeypatch.setattr(ops.socket, "gethostname", lambda: "ops1")
+    holder = {"controller": "ops1", "pid": 2 ** 22 + 7, "heartbeat": "2099-01-01T00:00:00Z"}
+    assert "no longer exists" in ops.bundle_lock_stale(holder, 900)
+    assert ops.bundle_lock_stale(dict(holder, pid=os.getpid(), controller="elsewhere"), 900) == ""
