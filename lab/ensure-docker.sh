@@ -5,6 +5,16 @@ set -euo pipefail
 
 log() { printf '[ensure-docker] %s\n' "$*" >&2; }
 
+# Every lab host runs its own systemd, and each one takes inotify instances: with the default limit
+# (128 per user, all containers count as root) the tenth or so host hangs at boot ("Failed to create
+# inotify object: Too many open files"). Raise it when it is lower.
+for knob in fs.inotify.max_user_instances:2048 fs.inotify.max_user_watches:1048576; do
+  name=${knob%%:*}; want=${knob##*:}
+  if [ "$(sysctl -n "$name" 2>/dev/null || echo 0)" -lt "$want" ]; then
+    sysctl -q -w "$name=$want" || log "could not raise $name to $want: lab hosts may hang at boot"
+  fi
+done
+
 if docker info >/dev/null 2>&1; then
   exit 0
 fi

@@ -1,33 +1,61 @@
 """Run a playbook against the scenario's hosts from a testinfra test.
 
 The deploy playbooks call roles' entry points (snapshot.yml, restore.yml, ...); the tests do
-the same through this helper, with the inventory Molecule generated for the scenario.
+the same through this helper, with the inventory Molecule generated for the scenario and the
+project's roles, filters, modules and module_utils. Every scenario's tests use it.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import tempfile
 from pathlib import Path
+from typing import Any, Sequence
 
 PROJECT = Path(__file__).resolve().parents[2]
+RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)", re.M)
 
 
-def run_playbook(playbook: str | Path, extra_vars: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
-    """ansible-playbook with the scenario inventory; returns the completed process (output in .stdout)."""
+def run_playbook(playbook: str | Path, extra_vars: dict[str, Any] | None = None, check: bool = False,
+                 args: Sequence[str] = (), verbosity: int = 0, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook with the scenario inventory; returns the completed process (stdout and stderr in .stdout).
+
+    `args` are more ansible-playbook arguments (e.g. ["--tags", "redis_preflight"]); `verbosity` adds -v's.
+    """
     inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
     env = dict(
         os.environ,
         ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
         ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
         ANSIBLE_LIBRARY=str(PROJECT / "plugins" / "modules"),
+        ANSIBLE_MODULE_UTILS=str(PROJECT / "plugins" / "module_utils"),
         ANSIBLE_INJECT_FACT_VARS="False",
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_CONFIG=os.environ.get("ANSIBLE_CONFIG", ""),
     )
-    cmd = ["ansible-playbook", "-i", str(inventory), str(playbook)]
+    cmd = ["ansible-playbook", "-i", str(inventory), str(playbook), *args]
     if extra_vars:
         cmd += ["-e", json.dumps(extra_vars)]
     if check:
         cmd += ["--check"]
-    return subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    if verbosity:
+        cmd += ["-" + "v" * verbosity]
+    return subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def run_entrypoint(scenario: Path, entrypoint: str, extra_vars: dict[str, Any] | None = None,
+                   **kwargs: Any) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Run a role's entry point through <scenario>/entrypoints.yml; returns the process and the contract's facts
+    (<role>_snapshot, _snapshots, _snapshots_removed, _restored) as the entry point left them."""
+    with tempfile.TemporaryDirectory(prefix="entrypoint-facts-") as tmp:
+        facts = Path(tmp) / "facts.json"
+        proc = run_playbook(scenario / "entrypoints.yml",
+                            {"entrypoint": entrypoint, "entrypoint_facts": str(facts), **(extra_vars or {})}, **kwargs)
+        return proc, json.loads(facts.read_text()) if facts.exists() else {}
+
+
+def recap_changed(output: str) -> dict[str, int]:
+    """changed= per host from a play recap (the last recap line of each host wins)."""
+    return {m["host"]: int(m["changed"]) for m in RECAP.finditer(output)}

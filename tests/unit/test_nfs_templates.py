@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from ansible.plugins.filter.core import FilterModule as CoreFilters
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "plugins" / "filter"))
@@ -24,7 +25,8 @@ def render(name: str, **context) -> str:
                              trim_blocks=True)
     env.filters.update(FilterModule().filters())
     env.filters["comment"] = lambda text: "#\n# " + text + "\n#"
-    env.filters["bool"] = bool
+    # Ansible's own `bool` filter ("false", "no", "0" are False; Python's bool("false") is True).
+    env.filters["bool"] = CoreFilters().filters()["bool"]
     return env.get_template(name).render(ansible_managed="Ansible managed", **context)
 
 
@@ -58,3 +60,13 @@ def test_ganesha_conf_open_export_needs_allow_any(shares):
                   nfs_protocols=[4], nfs_ganesha_graceless=True)
     assert check.check_ganesha(text) != []
     assert check.check_ganesha(text, allow_any=True) == []
+
+
+def test_templates_read_string_flags_as_ansible_does(shares):
+    """Inventory often holds "false" as a string: the template must treat it as false, like Ansible."""
+    text = render("ganesha.conf.j2", __nfs_shares=shares[:1], __nfs_export_clients=["10.0.0.11"], __nfs_server_address="10.0.0.2",
+                  nfs_protocols=[4], nfs_ganesha_graceless="false")
+    assert text == render("ganesha.conf.j2", __nfs_shares=shares[:1], __nfs_export_clients=["10.0.0.11"],
+                          __nfs_server_address="10.0.0.2", nfs_protocols=[4], nfs_ganesha_graceless=False)
+    assert text != render("ganesha.conf.j2", __nfs_shares=shares[:1], __nfs_export_clients=["10.0.0.11"],
+                          __nfs_server_address="10.0.0.2", nfs_protocols=[4], nfs_ganesha_graceless="true")

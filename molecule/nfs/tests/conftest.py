@@ -1,9 +1,14 @@
 """Report what the scenario measured and what it could not exercise in the pytest summary."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Callable
 
 import pytest
+
+# molecule/_shared/playbook.py: run_playbook / run_entrypoint, shared by every scenario's tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
 
 REPORT: list[str] = []
 

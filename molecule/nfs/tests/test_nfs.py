@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 import testinfra
+from playbook import run_entrypoint, run_playbook
+from snapshots import assert_meta, assert_sealed_id_unchanged
 
 testinfra_hosts = ["nfs-client1"]
 
@@ -52,24 +53,11 @@ def nfs_cat(host, path: str, uid: int = UID):
     return host.run(f"nfs-cat {shlex.quote(url(path, uid, uid))}")
 
 
-def playbook(name: str, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    project = SCENARIO.parent.parent
-    env.setdefault("ANSIBLE_ROLES_PATH", str(project / "roles"))
-    env.setdefault("ANSIBLE_FILTER_PLUGINS", str(project / "plugins" / "filter"))
-    env.setdefault("ANSIBLE_LIBRARY", str(project / "plugins" / "modules"))
-    proc = subprocess.run(["ansible-playbook", "-i", INVENTORY, str(SCENARIO / name), *extra],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
-    if check:
-        assert proc.returncode == 0, proc.stdout[-4000:]
-    return proc
-
-
-def snapshot_op(op: str, **extra: str) -> None:
-    args = ["-e", f"nfs_snapshot_op={op}"]
-    for key, value in extra.items():
-        args += ["-e", f"{key}={value}" if isinstance(value, str) else f"{json.dumps({key: value})}"]
-    playbook("snapshot_ops.yml", *args)
+def entrypoint(entry: str, **extra: object) -> dict:
+    """Run one of the role's snapshot entry points on the server; must succeed; returns the contract's facts."""
+    proc, facts = run_entrypoint(SCENARIO, f"{entry}.yml", extra)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    return facts
 
 
 def share_manifest(server, tree: str) -> dict[str, str]:
@@ -140,12 +128,16 @@ def test_kernel_nfs_mount_not_exercised(hosts, report):
 
 
 def test_preflight_refuses_what_cannot_work(hosts):
-    mount = playbook("converge.yml", "--tags", "nfs_preflight", "-e", "nfs_client_mode=mount", check=False)
-    assert mount.returncode != 0 and "nfs_client_mode: provided" in mount.stdout
-    kernel = playbook("converge.yml", "--tags", "nfs_preflight", "-e", "nfs_backend=kernel", check=False)
-    assert kernel.returncode != 0 and "nfs_backend: ganesha" in kernel.stdout
-    wildcard = playbook("converge.yml", "--tags", "nfs_preflight", "-e", '{"nfs_extra_clients": ["*"]}', check=False)
-    assert wildcard.returncode != 0 and "nfs_allow_any_client" in wildcard.stdout
+    def preflight(extra: dict) -> str:
+        proc = run_playbook(SCENARIO / "converge.yml", extra, args=["--tags", "nfs_preflight"])
+        assert proc.returncode != 0
+        return proc.stdout
+
+    assert "This kernel has no NFS client (no nfs in /proc/filesystems, no module), so nfs_client_mode: mount cannot mount" in \
+        preflight({"nfs_client_mode": "mount"})
+    assert "This kernel has no NFS server (no nfsd in /proc/filesystems, no module), so nfs_backend: kernel cannot serve" in \
+        preflight({"nfs_backend": "kernel"})
+    assert "set nfs_allow_any_client: true only if an open export is really meant" in preflight({"nfs_extra_clients": ["*"]})
 
 
 def test_ganesha_config_check_rejects_a_broken_config(hosts):
@@ -159,6 +151,11 @@ def test_ganesha_config_check_rejects_a_broken_config(hosts):
     assert server.run(f"{checker} ganesha /tmp/open.conf --allow-any").rc == 0
 
 
+def share_figures(server, tree: str) -> dict[str, int]:
+    sizes = server.check_output(f"find {tree} -type f -printf '%s\\n'").split()
+    return {"files": len(sizes), "bytes": sum(int(x) for x in sizes)}
+
+
 def test_snapshot_change_restore_matches_manifest(hosts):
     server, c1, c2 = hosts["nfs-server"], hosts["nfs-client1"], hosts["nfs-client2"]
     # A few MB of documents, so the incremental test below measures something.
@@ -167,11 +164,19 @@ def test_snapshot_change_restore_matches_manifest(hosts):
     assert nfs_put(c1, f"/keep-{RUN}.txt", "original\n").rc == 0
     assert nfs_put(c1, f"/delete-me-{RUN}.txt", "precious\n").rc == 0
     snap = f"base-{RUN}"
-    snapshot_op("snapshot", nfs_snapshot_id=snap)
+    before, figures = share_manifest(server, SHARE), share_figures(server, SHARE)
+    facts = entrypoint("snapshot", nfs_snapshot_id=snap, nfs_snapshot_release=snap)
     meta = json.loads(server.file(f"{SNAPSHOTS}/{snap}/meta.json").content_string)
-    before = share_manifest(server, SHARE)
-    assert meta["id"] == snap and meta["files"] == len(before) and meta["size_bytes"] > 4_000_000 and meta["checksum"]
-    recorded = server.file(f"{SNAPSHOTS}/{snap}/documents.sha256").content_string
+    assert facts["nfs_snapshot"] == meta
+    assert_meta(meta, service="nfs", snapshot_id=snap, release=snap, host=SERVER, tool="rsync")
+    manifest = server.file(f"{SNAPSHOTS}/{snap}/documents.sha256")
+    assert meta["files"] == [{"name": "documents.sha256", "size": manifest.size, "sha256": manifest.sha256sum,
+                              "manifest_of": "shares/documents"}]
+    # Files and bytes of the share at snapshot time; the manifest lists exactly its files.
+    assert meta["checks"] == {"shares": {"documents": figures}, **figures}
+    assert figures["files"] == len(before) and figures["bytes"] > 4_000_000
+    assert meta["size_bytes"] == figures["bytes"] + manifest.size
+    recorded = manifest.content_string
     assert {l.split("  ", 1)[1]: l.split("  ", 1)[0] for l in recorded.splitlines()} == before
 
     # Add over NFS (client1); change and delete through the provided directory (client2):
@@ -181,20 +186,31 @@ def test_snapshot_change_restore_matches_manifest(hosts):
     c2.check_output(f"runuser -u docshare -- rm {SHARE}/delete-me-{RUN}.txt {SHARE}/data-{RUN}/sub/f7.bin")
     assert share_manifest(server, SHARE) != before
 
-    snapshot_op("restore", nfs_snapshot_id=snap)
+    restored = entrypoint("restore", nfs_snapshot_id=snap)["nfs_restored"]
     assert share_manifest(server, SHARE) == before
     assert nfs_cat(c2, f"/delete-me-{RUN}.txt").stdout == "precious\n"
     assert nfs_cat(c2, f"/keep-{RUN}.txt").stdout == "original\n"
     assert nfs_cat(c2, f"/new-{RUN}.txt").rc != 0
     assert server.file(f"{SHARE}/keep-{RUN}.txt").uid == UID
     assert not server.run(f"ls -d {Path(SHARE).parent}/.documents.restore-*").stdout.strip()
+    # What the restore replaced is kept where the result says: the changed and the added file, and what rsync did.
+    assert restored["id"] == snap and restored["replaced"].startswith(f"{SNAPSHOTS}/.replaced/")
+    replaced = restored["replaced"]
+    assert server.file(f"{replaced}/documents/keep-{RUN}.txt").content_string == "changed\n"
+    assert server.file(f"{replaced}/documents/new-{RUN}.txt").content_string == "new\n"
+    changes = server.file(f"{replaced}/documents.changes").content_string
+    assert f"*deleting   new-{RUN}.txt" in changes and f">f+++++++++ delete-me-{RUN}.txt" in changes
+
+
+def test_snapshot_of_a_sealed_id_changes_nothing(hosts):
+    assert_sealed_id_unchanged(SCENARIO, hosts["nfs-server"], SERVER, SNAPSHOTS, "nfs", f"base-{RUN}")
 
 
 def test_second_unchanged_snapshot_adds_almost_no_bytes(hosts, report):
     server = hosts["nfs-server"]
     first, second = f"inc1-{RUN}", f"inc2-{RUN}"
-    snapshot_op("snapshot", nfs_snapshot_id=first)
-    snapshot_op("snapshot", nfs_snapshot_id=second)
+    entrypoint("snapshot", nfs_snapshot_id=first)
+    entrypoint("snapshot", nfs_snapshot_id=second)
     alone = int(server.check_output(f"du -sb {SNAPSHOTS}/{first}").split()[0])
     # du counts a hard-linked inode once per invocation: the second directory adds only new inodes.
     both = int(server.check_output(f"du -sbc {SNAPSHOTS}/{first} {SNAPSHOTS}/{second} | tail -1").split()[0])
@@ -204,27 +220,41 @@ def test_second_unchanged_snapshot_adds_almost_no_bytes(hosts, report):
     assert added < max(128 * 1024, alone // 50), f"second snapshot added {added} of {alone} bytes"
 
 
-def test_list_and_prune_keep_protected(hosts):
-    server = hosts["nfs-server"]
-    ids = [f"p{i}-{RUN}" for i in range(3)]
-    for snap in ids:
-        snapshot_op("snapshot", nfs_snapshot_id=snap)
-    snapshot_op("snapshot_prune", nfs_snapshot_keep=1, nfs_snapshot_protected=[ids[0]])
-    left = server.check_output(f"ls {SNAPSHOTS}").split()
-    assert ids[0] in left and ids[2] in left and ids[1] not in left
-    assert all(json.loads(server.file(f"{SNAPSHOTS}/{s}/meta.json").content_string)["id"] == s for s in left)
-
-
 def test_restore_of_a_corrupted_snapshot_leaves_the_share_untouched(hosts):
     server, c1 = hosts["nfs-server"], hosts["nfs-client1"]
     bad = f"bad-{RUN}"
-    snapshot_op("snapshot", nfs_snapshot_id=bad)
-    # Replace (not edit) one file of this snapshot: it is a hard link shared with older snapshots.
+    entrypoint("snapshot", nfs_snapshot_id=bad)
+    # Flip one byte of a copy of one file of this snapshot (the file itself is a hard link shared with older snapshots).
     victim = server.check_output(f"find {SNAPSHOTS}/{bad}/shares/documents -type f -name '*.bin' | sort | head -1")
-    server.check_output(f"echo rot > {victim}.tmp && mv {victim}.tmp {victim}")
+    server.check_output(f"cp {victim} {victim}.tmp && python3 -c \"p='{victim}.tmp'; b=bytearray(open(p,'rb').read()); "
+                        f"b[100] ^= 1; open(p,'wb').write(b)\" && mv {victim}.tmp {victim}")
     assert nfs_put(c1, f"/after-{RUN}.txt", "after\n").rc == 0
     before = share_manifest(server, SHARE)
-    proc = playbook("snapshot_ops.yml", "-e", "nfs_snapshot_op=restore", "-e", f"nfs_snapshot_id={bad}", check=False)
-    assert proc.returncode != 0 and "fails its manifest, share untouched" in proc.stdout
+    replaced_before = server.run(f"ls {SNAPSHOTS}/.replaced").stdout
+    proc = run_playbook(SCENARIO / "entrypoints.yml", {"entrypoint": "restore.yml", "nfs_snapshot_id": bad})
+    assert proc.returncode != 0
+    rel = victim.split("/shares/documents/", 1)[1]
+    assert f"snapshot {bad} in {SNAPSHOTS} fails verification: shares/documents: changed {rel}" in proc.stdout
+    assert "Restore | the shares" not in proc.stdout
     assert share_manifest(server, SHARE) == before
+    assert server.run(f"ls {SNAPSHOTS}/.replaced").stdout == replaced_before
     assert not server.run(f"ls -d {Path(SHARE).parent}/.documents.restore-*").stdout.strip()
+
+
+def test_list_and_prune_keep_newest_and_protected(hosts):
+    server = hosts["nfs-server"]
+    ids = [f"p{i}-{RUN}" for i in range(3)]
+    for snap in ids:
+        entrypoint("snapshot", nfs_snapshot_id=snap)
+    listed = [s["id"] for s in entrypoint("snapshot_list")["nfs_snapshots"]]
+    assert listed == [ids[2], ids[1], ids[0], f"bad-{RUN}", f"inc2-{RUN}", f"inc1-{RUN}", f"base-{RUN}"]
+    server.check_output(f"mkdir {SNAPSHOTS}/interrupted-old {SNAPSHOTS}/interrupted-now {SNAPSHOTS}/.replaced/20200101000000"
+                        f" && touch -d '3 days ago' {SNAPSHOTS}/interrupted-old")
+    facts = entrypoint("snapshot_prune", nfs_snapshot_keep=1, nfs_snapshot_protected=[ids[0], f"base-{RUN}"])
+    assert sorted(facts["nfs_snapshots_removed"]) == sorted([ids[1], f"bad-{RUN}", f"inc2-{RUN}", f"inc1-{RUN}", "interrupted-old"])
+    assert [s["id"] for s in facts["nfs_snapshots"]] == [ids[2], ids[0], f"base-{RUN}"]
+    left = server.check_output(f"ls {SNAPSHOTS}").split()
+    assert sorted(left) == sorted([ids[2], ids[0], f"base-{RUN}", "interrupted-now"])
+    # Replaced files older than nfs_replaced_keep_days (7) go; today's stay.
+    assert "20200101000000" not in server.check_output(f"ls {SNAPSHOTS}/.replaced").split()
+    assert server.check_output(f"ls {SNAPSHOTS}/.replaced").split()

@@ -1,0 +1,134 @@
+"""Shared helpers of the stack scenario's tests: hosts, addresses, playbook runs, a traffic counter.
+
+The tests run on the controller. They reach the hosts through Molecule's inventory (testinfra) and
+the public site over the scenario network, as a browser would: https://<proxy address>/, with the
+lab CA that prepare.yml made.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import requests
+import testinfra
+
+PROJECT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(PROJECT / "molecule" / "_shared"))
+os.environ.setdefault("BUNDLE_ROOT", str(PROJECT))
+
+from playbook import run_playbook  # noqa: E402  (molecule/_shared/playbook.py)
+
+INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
+CA = str(PROJECT / "lab" / ".tls" / "ca.crt")
+MEASUREMENTS: list[str] = []
+
+
+def host(name: str):
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+
+
+def address(name: str) -> str:
+    """A scenario host's address on the scenario network (its default route's)."""
+    return host(name).check_output("ip -4 -o route get 1.1.1.1 | sed -n 's/.* src \\([0-9.]*\\).*/\\1/p'")
+
+
+@pytest.fixture(scope="session")
+def site() -> str:
+    """The public URL of the site: the proxy's HTTPS address."""
+    return f"https://{address('stack-proxy1')}"
+
+
+@pytest.fixture(scope="session")
+def web(site: str) -> requests.Session:
+    session = requests.Session()
+    session.verify = CA
+    return session
+
+
+def playbook(name: str, **extra_vars) -> tuple[int, str]:
+    """Run playbooks/<name>.yml against the scenario; (exit code, output)."""
+    proc = run_playbook(PROJECT / "playbooks" / f"{name}.yml", extra_vars or None, timeout=1800)
+    return proc.returncode, proc.stdout
+
+
+def summary_of(output: str) -> str:
+    """The summary block an operations playbook prints last (its debug msg lines)."""
+    start = output.rfind("Summary | ")
+    return output[start:start + 3000] if start >= 0 else output[-3000:]
+
+
+@dataclass
+class Traffic:
+    """Requests sent continuously through nginx from a background thread; every answer counted."""
+
+    url: str
+    paths: tuple[str, ...] = ("/", "/api/documents", "/health")
+    rate: float = 8.0
+    statuses: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    bodies_with: Counter = field(default_factory=Counter)
+    marker: str = ""
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        session = requests.Session()
+        session.verify = CA
+        i = 0
+        while not self._stop.is_set():
+            path = self.paths[i % len(self.paths)]
+            i += 1
+            try:
+                response = session.get(self.url + path, timeout=10)
+                self.statuses[response.status_code] += 1
+                if self.marker and self.marker in response.text:
+                    self.bodies_with[self.marker] += 1
+                if response.status_code >= 500 or response.status_code == 429:
+                    self.errors.append(f"{time.strftime('%H:%M:%S')} {path} {response.status_code}")
+            except requests.RequestException as exc:
+                self.statuses["exception"] += 1
+                self.errors.append(f"{time.strftime('%H:%M:%S')} {path} {type(exc).__name__}")
+            time.sleep(1 / self.rate)
+
+    def __enter__(self) -> "Traffic":
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=15)
+
+    @property
+    def sent(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status == "exception" or int(status) >= 500 or status == 429)
+
+    def line(self, what: str) -> str:
+        return f"{what}: {self.sent} requests through nginx, {self.failed} failed {dict(self.statuses)}"
+
+
+@pytest.fixture(scope="session")
+def measure() -> Callable[[str], None]:
+    def record(line: str) -> None:
+        print(line)
+        MEASUREMENTS.append(line)
+    return record
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if MEASUREMENTS:
+        terminalreporter.section("stack scenario figures")
+        for line in MEASUREMENTS:
+            terminalreporter.write_line(line)

@@ -1,0 +1,269 @@
+"""deploy.yml and rollback.yml on the full topology, under continuous traffic through nginx.
+
+Releases are copies of apps/docshare with one change each (a page marker; C fails its health check
+on the second app host; D answers 5xx on part of the API during the bake window). The tests run in
+file order and build on each other, as an operator's week would:
+A then B succeed; C and D fail and the whole fleet goes back to B; a second deploy is refused while
+one runs; a killed deploy leaves a stale lock that is reported and cleared; a rollback to A with its
+data brings back exactly what A's snapshot held; a rollback without a target picks the last good
+release; rollbacks to a bad or unknown release change nothing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT, Traffic, host, playbook, run_playbook, summary_of
+
+DB = "stack-db1"
+STATE = "/var/lib/bundle/docshare"
+FAST = {"deploy_bake_seconds": 15, "deploy_bake_interval": 5, "app_drain_seconds": 2}
+RELEASES: dict[str, str] = {}   # letter -> release id, filled as the tests deploy them
+DOCS: dict[str, dict] = {}      # name -> uploaded document
+
+
+def source(tmp_root: Path, letter: str, extra: str = "") -> Path:
+    """A copy of docshare whose front page says release-<letter> (and may fail as asked)."""
+    root = tmp_root / f"release-{letter}"
+    if root.exists():
+        return root
+    shutil.copytree(PROJECT / "apps" / "docshare", root, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    index = root / "docshare" / "templates" / "index.html"
+    index.write_text(index.read_text().replace("<h1>docshare</h1>", f"<h1>docshare</h1><p class=\"marker\">release-{letter}</p>", 1))
+    web = root / "docshare" / "web.py"
+    code = web.read_text()
+    # Every test release lets nginx cache its front page for 10 minutes: a release switch must re-key it.
+    code = code.replace('return render_template("index.html", documents=documents)',
+                        'return render_template("index.html", documents=documents), 200, {"Cache-Control": "public, max-age=600"}', 1)
+    if extra == "health-fails-on-app2":
+        code = code.replace('        resp = jsonify(body)\n        resp.headers["Cache-Control"] = "no-store"\n        return resp, status',
+                            '        import socket\n        if socket.gethostname().endswith("app2"):\n            status = 503\n'
+                            '        resp = jsonify(body)\n        resp.headers["Cache-Control"] = "no-store"\n        return resp, status', 1)
+        assert "endswith(\"app2\")" in code
+    if extra == "api-5xx":
+        code = code.replace("    def list_documents() -> Response:\n",
+                            "    def list_documents() -> Response:\n        import random\n        if random.random() < 0.5:\n"
+                            "            abort(500)\n", 1)
+        assert "random.random() < 0.5" in code
+    web.write_text(code)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tmp_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("releases")
+
+
+def deploy(src: Path, **extra) -> tuple[int, str]:
+    return playbook("deploy", app_source_dir=str(src), **{**FAST, **extra})
+
+
+def ledger() -> dict[str, dict]:
+    out = host(DB).check_output(
+        f"python3 -c 'import glob, json; print(json.dumps([json.load(open(f)) for f in glob.glob(\"{STATE}/releases/*.json\")]))'")
+    return {r["release"]: r for r in json.loads(out)}
+
+
+def current() -> str:
+    return json.loads(host(DB).check_output(f"cat {STATE}/current.json"))["release"]
+
+
+def running_releases() -> set[str]:
+    found = set()
+    for name in ("stack-app1", "stack-app2"):
+        h = host(name)
+        slot = h.file("/var/lib/docshare/active-slot").content_string.strip()
+        found.add(h.check_output(f"sed -n 's/^APP_RELEASE=//p' /etc/docshare/web-{slot}.conf"))
+    return found
+
+
+def release_of(output: str) -> str:
+    match = re.search(r"(?:DEPLOY|ROLLBACK) (\S+) on ", output)
+    assert match, summary_of(output)
+    return match.group(1)
+
+
+def upload(web, site, name: str) -> dict:
+    body = f"{name} {uuid.uuid4()}\n".encode()
+    response = web.post(f"{site}/api/documents", files={"file": (f"{name}.txt", body, "text/plain")}, timeout=30)
+    assert response.status_code == 201, response.text
+    DOCS[name] = response.json()
+    return DOCS[name]
+
+
+# --- A then B --------------------------------------------------------------------------------------
+def test_deploy_a_then_b_with_zero_failed_requests(tmp_root, site, web, measure):
+    upload(web, site, "before-a")
+    with Traffic(site, marker="release-") as traffic:
+        start = time.monotonic()
+        code, out = deploy(source(tmp_root, "A"))
+        seconds_a = time.monotonic() - start
+        assert code == 0, summary_of(out)
+        RELEASES["A"] = release_of(out)
+        upload(web, site, "after-a")
+        start = time.monotonic()
+        code, out = deploy(source(tmp_root, "B"))
+        seconds_b = time.monotonic() - start
+        assert code == 0, summary_of(out)
+        RELEASES["B"] = release_of(out)
+    measure(traffic.line(f"deploy A ({seconds_a:.0f} s) then B ({seconds_b:.0f} s)"))
+    measure("deploy B phases: " + (re.search(r'"Phases: ([^"]*)"', out) or [None, "?"])[1])
+    assert traffic.failed == 0, traffic.errors[:20]
+    records = ledger()
+    assert records[RELEASES["A"]]["status"] == "good" and records[RELEASES["B"]]["status"] == "good"
+    assert records[RELEASES["B"]]["previous"] == RELEASES["A"]
+    assert records[RELEASES["B"]]["snapshot_id"] == RELEASES["B"]
+    assert sorted(records[RELEASES["B"]]["snapshot_done"]) == ["nfs", "postgres", "redis"]
+    assert current() == RELEASES["B"] and running_releases() == {RELEASES["B"]}
+    upload(web, site, "after-b")
+
+
+def test_release_switch_re_keyed_the_cache(site, web):
+    """Release A made its front page cacheable for 10 minutes; right after B, the page is B's."""
+    first = web.get(site + "/", timeout=10)
+    again = web.get(site + "/", timeout=10)
+    assert "release-B" in first.text and "release-B" in again.text, "a page cached from release A is still served"
+    assert again.headers.get("X-Cache-Status") in ("HIT", "STALE", "UPDATING", "REVALIDATED"), again.headers
+    generation = host("stack-proxy1").check_output("grep -o 'default \"[^\"]*\"' /etc/nginx/bundle-cache-generation.conf")
+    assert RELEASES["B"] in generation
+
+
+def test_releases_playbook_lists_the_ledger():
+    code, out = playbook("releases")
+    assert code == 0, out[-2000:]
+    assert re.search(rf"\*\s+{re.escape(RELEASES['B'])}\s+good", out), out[-2000:]
+    assert re.search(rf"\s{re.escape(RELEASES['A'])}\s+good", out)
+
+
+# --- failures roll the whole fleet back -----------------------------------------------------------------
+def test_health_failure_on_second_host_reverts_the_first(tmp_root, site, measure):
+    with Traffic(site) as traffic:
+        code, out = deploy(source(tmp_root, "C", "health-fails-on-app2"))
+    measure(traffic.line("deploy C (health fails on app2)"))
+    assert code != 0, "a deploy whose health check fails must exit non-zero"
+    RELEASES["C"] = release_of(out)
+    assert "FAILED in switch, fleet back on " + RELEASES["B"] in out, summary_of(out)
+    assert traffic.failed == 0, traffic.errors[:20]
+    assert running_releases() == {RELEASES["B"]}, "stack-app1 was switched to C and must be back on B"
+    record = ledger()[RELEASES["C"]]
+    assert record["status"] == "bad" and "app2" in record["failure"], record
+    assert current() == RELEASES["B"]
+    assert host("stack-app1").check_output("docker image ls --format '{{.Tag}}' stack-registry1:5000/docshare | grep -c %s || true",
+                                           RELEASES["C"]) == "1", "a bad release's image is kept for inspection"
+
+
+def test_bad_release_is_never_deployed_again(tmp_root):
+    code, out = deploy(source(tmp_root, "C", "health-fails-on-app2"))
+    assert code != 0 and "never deployed again" in out, summary_of(out)
+    assert running_releases() == {RELEASES["B"]}
+
+
+def test_5xx_during_the_bake_window_reverts_the_fleet(tmp_root, site, measure):
+    with Traffic(site, paths=("/", "/api/documents?limit=3", "/health"), rate=10) as traffic:
+        code, out = deploy(source(tmp_root, "D", "api-5xx"), deploy_bake_seconds=45, deploy_bake_interval=15)
+    measure(traffic.line("deploy D (5xx during the bake window)"))
+    assert code != 0
+    RELEASES["D"] = release_of(out)
+    assert "FAILED in bake" in out and "fleet back on " + RELEASES["B"] in out, summary_of(out)
+    assert running_releases() == {RELEASES["B"]}
+    assert ledger()[RELEASES["D"]]["status"] == "bad"
+    assert current() == RELEASES["B"]
+
+
+# --- the lock ------------------------------------------------------------------------------------------
+def _start_deploy(src: Path) -> subprocess.Popen:
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
+               ANSIBLE_LIBRARY=str(PROJECT / "plugins" / "modules"), ANSIBLE_MODULE_UTILS=str(PROJECT / "plugins" / "module_utils"),
+               ANSIBLE_NOCOLOR="1", BUNDLE_ROOT=str(PROJECT))
+    return subprocess.Popen(["ansible-playbook", "-i", str(inventory), str(PROJECT / "playbooks" / "deploy.yml"),
+                             "-e", json.dumps({"app_source_dir": str(src), **FAST})],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _lock() -> dict:
+    text = host(DB).run(f"cat {STATE}/deploy.lock").stdout
+    return json.loads(text) if text.strip() else {}
+
+
+def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_stale_lock(tmp_root, site, measure):
+    src = source(tmp_root, "E")
+    first = _start_deploy(src)
+    deadline = time.monotonic() + 600
+    while _lock().get("phase") != "switch" and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(2)
+    holder = _lock()
+    assert holder.get("phase") == "switch", f"the deploy never reached its switch: {holder}"
+    code, out = deploy(src)
+    assert code != 0 and "is held by deploy of" in out and str(holder["pid"]) in out, summary_of(out)
+    assert "STALE" not in summary_of(out), "a live holder must not be called stale"
+    with Traffic(site) as traffic:
+        time.sleep(3)
+        os.killpg(first.pid, signal.SIGKILL)           # the control process dies mid-switch
+        first.wait()
+        time.sleep(5)
+    measure(traffic.line("deploy E killed with SIGKILL mid-switch"))
+    code, out = deploy(src)
+    assert code != 0 and "STALE" in out and "no longer exists" in out, summary_of(out)
+    token = re.search(r"lock_token=([0-9a-f]+)", out).group(1)
+    code, out = playbook("unlock", lock_token=token)
+    assert code == 0, out[-2000:]
+    assert not _lock()
+    with Traffic(site) as traffic:
+        code, out = deploy(src)
+    measure(traffic.line("deploy E again after clearing the stale lock"))
+    assert code == 0, summary_of(out)
+    RELEASES["E"] = release_of(out)
+    assert ledger()[RELEASES["E"]]["status"] == "good" and ledger()[RELEASES["E"]]["deploys"] == 2
+    assert running_releases() == {RELEASES["E"]}
+    assert traffic.failed == 0, traffic.errors[:20]
+
+
+# --- rollback ---------------------------------------------------------------------------------------------
+def test_rollback_to_a_with_data(site, web, measure):
+    a = RELEASES["A"]
+    snap = f"/var/backups/bundle/postgres/{a}/meta.json"
+    rows_at_snapshot = json.loads(host(DB).check_output(f"cat {snap}"))["checks"]
+    redis_at_snapshot = json.loads(host("stack-redis1").check_output(f"cat /var/backups/bundle/redis/{a}/meta.json"))["checks"]
+    start = time.monotonic()
+    code, out = playbook("rollback", rollback_to=a, rollback_data=True, confirm="yes", app_drain_seconds=2)
+    seconds = time.monotonic() - start
+    assert code == 0, summary_of(out)
+    window = re.search(r"maintenance window (\d+) s", out)
+    measure(f"rollback to A with data: {seconds:.0f} s in all, maintenance window {window.group(1) if window else '?'} s")
+    assert running_releases() == {a} and current() == a
+    listing = {d["id"] for d in web.get(f"{site}/api/documents?limit=500", timeout=10).json()["documents"]}
+    assert DOCS["before-a"]["id"] in listing, "a document from before A's snapshot must survive"
+    assert DOCS["after-a"]["id"] not in listing and DOCS["after-b"]["id"] not in listing, "documents after A's snapshot must be gone"
+    assert web.get(f"{site}/documents/{DOCS['before-a']['id']}/download", timeout=10).status_code == 200
+    documents_now = int(host(DB).check_output("runuser -u postgres -- psql -XAt -d docshare -c 'SELECT count(*) FROM documents'"))
+    assert documents_now == rows_at_snapshot["tables"]["documents"], (documents_now, rows_at_snapshot)
+    assert redis_at_snapshot, "redis snapshot records its keys"
+    ledger_now = ledger()
+    assert ledger_now[RELEASES["E"]]["status"] == "rolled-back" and ledger_now[a]["status"] == "good"
+
+
+def test_rollback_without_target_goes_to_the_last_good_release(site, measure):
+    with Traffic(site) as traffic:
+        code, out = playbook("rollback", app_drain_seconds=2)
+    measure(traffic.line("rollback.yml without a target"))
+    assert code == 0, summary_of(out)
+    assert running_releases() == {RELEASES["B"]}, "the last good release other than A is B (C, D are bad, E rolled back)"
+    assert traffic.failed == 0, traffic.errors[:20]
+
+
+@pytest.mark.parametrize("target,message", [("C", "bad release"), ("no-such-release", "not in the ledger"), ("../etc", "not a release id")])
+def test_rollback_to_bad_unknown_or_malformed_changes_nothing(target, message):
+    before = (running_releases(), ledger(), current())
+    code, out = playbook("rollback", rollback_to=RELEASES.get(target, target))
+    assert code != 0 and message in out, summary_of(out)
+    assert "REFUSED before any change" in out
+    assert (running_releases(), ledger(), current()) == before

@@ -1,0 +1,125 @@
+"""A second app by inventory alone: apps/notes (Django + Celery, no /health, no /metrics, its own
+session cookie, a dependency that ships only as an sdist) replaces docshare on the same hosts.
+
+The inventory is the lab's group_vars with notes' files laid over them (apps/notes/lab/group_vars),
+nothing else changes: site.yml retires docshare's units and switch, builds notes (docopt from its
+sdist), migrates its PostgreSQL database, publishes its hashed static files to nginx and runs its
+Celery worker. Then a user logs in through nginx and the worker processes a note.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import CA, PROJECT, host, summary_of
+
+APP_HOSTS = ["stack-app1", "stack-app2"]
+
+
+@pytest.fixture(scope="module")
+def notes_inventory(tmp_path_factory) -> Path:
+    """Molecule's inventory with the lab's group_vars and notes' files laid over them."""
+    molecule_inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"])
+    root = tmp_path_factory.mktemp("notes-inventory")
+    shutil.copy(molecule_inventory, root / "hosts.yml")
+    shutil.copytree(PROJECT / "inventories" / "lab" / "group_vars", root / "group_vars")
+    shutil.copytree(PROJECT / "apps" / "notes" / "lab" / "group_vars", root / "group_vars", dirs_exist_ok=True)
+    (root / "group_vars" / "proxy" / "nginx.yml").write_text(
+        (root / "group_vars" / "proxy" / "nginx.yml").read_text().replace("nginx_health_locations: [/health]", "nginx_health_locations: []"))
+    return root
+
+
+def run(inventory: Path, playbook: str, **extra) -> tuple[int, str]:
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
+               ANSIBLE_LIBRARY=str(PROJECT / "plugins" / "modules"), ANSIBLE_MODULE_UTILS=str(PROJECT / "plugins" / "module_utils"),
+               ANSIBLE_NOCOLOR="1", BUNDLE_ROOT=str(PROJECT))
+    cmd = ["ansible-playbook", "-i", str(inventory), str(PROJECT / "playbooks" / playbook)]
+    if extra:
+        cmd += ["-e", json.dumps(extra)]
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
+    return proc.returncode, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def notes_deployed(notes_inventory, measure) -> str:
+    start = time.monotonic()
+    code, out = run(notes_inventory, "site.yml")
+    assert code == 0, out[-6000:]
+    measure(f"notes deployed by inventory alone with site.yml in {time.monotonic() - start:.0f} s")
+    return out
+
+
+def test_docshare_was_retired_and_notes_runs(notes_deployed):
+    for name in APP_HOSTS:
+        h = host(name)
+        running = h.check_output("docker ps --format '{{.Names}}'").split()
+        assert not [c for c in running if c.startswith("docshare-")], running
+        assert "notes-worker" in running and any(c.startswith("notes-web-") for c in running), running
+        assert not h.file("/etc/nginx/conf.d/docshare-switch.conf").exists
+        assert not h.file("/etc/docshare").exists, "the retired app's env file (secrets) must go"
+
+
+def test_pages_and_hashed_static_files_through_nginx(notes_deployed, site, web):
+    page = web.get(site + "/", timeout=10)
+    assert page.status_code == 200 and page.headers.get("X-Notes-Release"), page.headers
+    assets = sorted(set(re.findall(r'(/static/notes/[^"\']+)', page.text)))
+    assert assets and all(re.search(r"\.[0-9a-f]{12}\.(css|js)$", a) for a in assets), assets
+    for asset in assets:
+        response = web.get(site + asset, timeout=10)
+        assert response.status_code == 200 and "immutable" in response.headers["Cache-Control"], (asset, response.headers)
+
+
+def test_login_round_trip_and_the_worker_processes_a_note(notes_deployed, site, measure):
+    password = secrets.token_urlsafe(18)
+    app1 = host("stack-app1")
+    slot = app1.file("/var/lib/notes/active-slot").content_string.strip()
+    image = app1.check_output("docker inspect --format '{{.Config.Image}}' notes-web-%s", slot)
+    created = app1.run("docker run --rm --network host --env-file /etc/notes/app.env -e NOTES_BOOTSTRAP_PASSWORD=%s %s "
+                       "python manage.py ensure_user tester", password, image)
+    assert created.rc == 0, created.stderr
+    browser = requests.Session()
+    browser.verify = CA
+    login = browser.get(f"{site}/accounts/login/", timeout=10)
+    assert login.status_code == 200 and "notes_csrftoken" in browser.cookies
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
+    wrong = browser.post(f"{site}/accounts/login/", data={"username": "tester", "password": "wrong", "csrfmiddlewaretoken": token},
+                         headers={"Referer": f"{site}/accounts/login/"}, allow_redirects=False, timeout=10)
+    assert wrong.status_code == 200 and "notes_session" not in browser.cookies
+    ok = browser.post(f"{site}/accounts/login/", data={"username": "tester", "password": password, "csrfmiddlewaretoken": token},
+                      headers={"Referer": f"{site}/accounts/login/"}, allow_redirects=False, timeout=10)
+    assert ok.status_code == 302 and ok.headers["Location"].endswith("/notes/"), (ok.status_code, ok.text[:500])
+    assert "notes_session" in browser.cookies
+    mine = browser.get(f"{site}/notes/", timeout=10)
+    assert mine.status_code == 200 and "tester" in mine.text
+    assert mine.headers.get("X-Cache-Status") in (None, "BYPASS"), "a logged-in page must never come from the cache"
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', mine.text).group(1)
+    created = browser.post(f"{site}/notes/", data={"title": "stack", "body": "one two three four", "csrfmiddlewaretoken": token},
+                           headers={"Referer": f"{site}/notes/"}, allow_redirects=False, timeout=10)
+    assert created.status_code == 302, created.text[:500]
+    listing = browser.get(f"{site}/notes/", timeout=10).text
+    note = max(int(n) for n in re.findall(r'href="/notes/(\d+)/"', listing))
+    deadline = time.monotonic() + 60
+    while True:
+        data = browser.get(f"{site}/notes/{note}.json", timeout=10).json()
+        if data["processed"] or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert data["processed"] and data["word_count"] == 4, data
+    anonymous = requests.get(f"{site}/notes/{note}.json", verify=CA, allow_redirects=False, timeout=10)
+    assert anonymous.status_code in (302, 403), "anonymous users must not read a note"
+    measure(f"notes: login through nginx, note {note} counted by the Celery worker ({data['word_count']} words)")
+
+
+def test_migrations_in_postgresql(notes_deployed):
+    out = host("stack-db1").check_output("runuser -u postgres -- psql -XAt -d notes -c \"SELECT count(*) FROM django_migrations WHERE app = 'notes'\"")
+    assert int(out) >= 1
+    tables = host("stack-db1").check_output("runuser -u postgres -- psql -XAt -d notes -c '\\dt'")
+    assert "notes_note" in tables and "auth_user" in tables, tables
