@@ -1,5 +1,0 @@
-"""Stand-in worker: idles."""
-import time
-
-while True:
-    time.sleep(60)
