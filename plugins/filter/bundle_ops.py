@@ -7,6 +7,7 @@ bundle_bake_verdict: the verdict of one Prometheus instant query against a thres
 bundle_duration:     seconds between two ISO 8601 UTC times, or since one
 bundle_phase_table:  phase durations as lines for a summary
 bundle_run_active:   a run holds the lock and has neither failed nor been refused
+bundle_port_clashes: ports claimed twice on one host, as readable lines
 """
 from __future__ import annotations
 
@@ -126,6 +127,14 @@ def bundle_run_active(run: Mapping[str, Any] | None) -> bool:
     return bool(run.get("locked")) and not run.get("aborted") and not run.get("failed")
 
 
+def bundle_port_clashes(ports: list[Mapping[str, Any]]) -> list[str]:
+    """['app_port and monitoring_node_exporter_port: 9100'] for every port two variables claim."""
+    by_port: dict[int, list[str]] = {}
+    for entry in ports:
+        by_port.setdefault(int(entry["port"]), []).append(str(entry["var"]))
+    return [f"{' and '.join(names)}: {port}" for port, names in sorted(by_port.items()) if len(names) > 1]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -136,4 +145,5 @@ class FilterModule:
             "bundle_duration": bundle_duration,
             "bundle_phase_table": bundle_phase_table,
             "bundle_run_active": bundle_run_active,
+            "bundle_port_clashes": bundle_port_clashes,
         }

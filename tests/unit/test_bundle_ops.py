@@ -51,3 +51,10 @@ def test_lock_stale_uses_this_controller(monkeypatch):
     holder = {"controller": "ops1", "pid": 2 ** 22 + 7, "heartbeat": "2099-01-01T00:00:00Z"}
     assert "no longer exists" in ops.bundle_lock_stale(holder, 900)
     assert ops.bundle_lock_stale(dict(holder, pid=os.getpid(), controller="elsewhere"), 900) == ""
+
+
+def test_port_clashes_name_both_variables():
+    ports = [{"var": "monitoring_node_exporter_port", "port": 9100}, {"var": "app_port", "port": "9100"},
+             {"var": "app_slot_ports.blue", "port": 8001}]
+    assert ops.bundle_port_clashes(ports) == ["monitoring_node_exporter_port and app_port: 9100"]
+    assert ops.bundle_port_clashes(ports[2:]) == []

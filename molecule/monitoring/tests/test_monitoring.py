@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import time
-from typing import Any, Callable
+import sys
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "_shared"))
+from waiting import wait_for  # noqa: E402  (molecule/_shared/waiting.py, shared with the other scenarios)
+
 testinfra_hosts = ["monitoring-client"]
 
 PROMETHEUS = "http://monitoring-prom:9090"
-TIMEOUT = 120  # seconds: several scrape/evaluation rounds on a loaded machine
 FETCH = "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
 EXPECTED_TARGETS = {
     ("prometheus", "monitoring-prom"),
@@ -36,7 +39,7 @@ PROBE_JOBS = {"probe_app_health", "probe_public", "probe_tcp_redis"}
 ALERTS = {
     "TargetDown", "HealthProbeFailing", "RedisDown", "PostgresDown", "NfsUnreachable", "Http5xxRatioHigh",
     "LatencyP95High", "DiskAlmostFull", "RedisMemoryNearMax", "SharedVolumeNotWritable", "SnapshotTooOld",
-    "DeployFailed", "MaintenanceJobFailed",
+    "DeployFailed", "MaintenanceJobFailed", "MaintenanceJobOverdue", "SnapshotNotRestorable",
 }
 
 
@@ -64,18 +67,6 @@ def api(client: Any, path: str, **params: str) -> Any:
 
 def query(client: Any, promql: str) -> list[dict[str, Any]]:
     return api(client, "/api/v1/query", query=promql)["result"]
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
-    """Poll `check` until it returns something truthy; fail with the last value after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(3)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 def active_alerts(client: Any, name: str, instance: str) -> list[dict[str, Any]]:

@@ -258,7 +258,13 @@ def test_broken_config_fails_the_play_and_nginx_keeps_serving(host):
     assert fetch(host, unique("/after-broken"))[0] == 200
 
 
-def test_drain_undrain_and_cache_purge_entry_points(host):
+def test_drain_undrain_cache_generation_and_static_entry_points(host):
     result = run_playbook("entrypoints.yml")
     assert result.returncode == 0, result.stdout[-4000:]
     assert upstreams_seen(host) == set(UPSTREAMS)
+
+
+def test_internal_locations_answer_404_to_the_public(host):
+    """/metrics of the app is for the monitor hosts (nginx_internal_networks); the stub upstream would answer it."""
+    assert fetch(host, f"{PROXY}/metrics")[0] == 404
+    assert fetch(host, f"{PROXY}/metrics/anything")[0] == 404

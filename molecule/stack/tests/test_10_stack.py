@@ -12,7 +12,7 @@ import time
 import uuid
 
 import pytest
-from conftest import address, host
+from conftest import address, fetch, host
 
 APP_HOSTS = ["stack-app1", "stack-app2"]
 ALL_HOSTS = APP_HOSTS + ["stack-proxy1", "stack-redis1", "stack-db1", "stack-nfs1", "stack-monitor1", "stack-registry1"]
@@ -49,7 +49,7 @@ def test_no_unit_failed_since_boot(name, measure):
 def test_both_app_hosts_serve_through_nginx(site, web, measure):
     before = {name: _requests_served(name) for name in APP_HOSTS}
     for _ in range(40):
-        response = web.get(f"{site}/api/documents?limit=1", timeout=10)  # ?limit bypasses docshare's own cache
+        response = web.get(f"{site}/health", timeout=10)  # nginx never caches nor rate-limits the health page
         assert response.status_code == 200
     after = {name: _requests_served(name) for name in APP_HOSTS}
     served = {name: after[name] - before[name] for name in APP_HOSTS}
@@ -59,8 +59,8 @@ def test_both_app_hosts_serve_through_nginx(site, web, measure):
 
 def _requests_served(name: str) -> float:
     """docshare's request counter on one app host, read through its switch port."""
-    text = host(name).check_output("curl -sf http://127.0.0.1:8000/metrics")
-    return sum(float(m.group(1)) for m in re.finditer(r'^docshare_http_requests_total\{[^}]*route="/api/documents"[^}]*\} (\S+)', text, re.M))
+    text = fetch(name, "http://127.0.0.1:8000/metrics")
+    return sum(float(m.group(1)) for m in re.finditer(r'^docshare_http_requests_total\{[^}]*route="/health"[^}]*\} (\S+)', text, re.M))
 
 
 def test_static_assets_are_published_and_immutable(site, web, measure):
@@ -116,11 +116,10 @@ def test_release_images_came_through_the_registry_with_equal_digests():
 
 
 def test_every_prometheus_target_is_up(measure):
-    monitor = host("stack-monitor1")
     url = f"http://{address('stack-monitor1')}:9090/api/v1/targets"
     deadline = time.monotonic() + 120
     while True:
-        targets = json.loads(monitor.check_output("curl -sf %s", url))["data"]["activeTargets"]
+        targets = json.loads(fetch("stack-monitor1", url))["data"]["activeTargets"]
         down = [f"{t['labels']['job']}/{t['labels']['instance']}: {t.get('lastError')}" for t in targets if t["health"] != "up"]
         if not down or time.monotonic() > deadline:
             break
@@ -128,4 +127,51 @@ def test_every_prometheus_target_is_up(measure):
     measure(f"Prometheus: {len(targets) - len(down)} of {len(targets)} targets up")
     assert not down, down
     jobs = {t["labels"]["job"] for t in targets}
-    assert {"node", "redis", "postgres", "nginx", "nginx_log", "app", "probe_app_health", "probe_public"} <= jobs, jobs
+    assert {"node", "redis", "postgres", "nginx", "nginx_log", "registry", "app", "probe_app_health", "probe_public"} <= jobs, jobs
+
+
+# --- the release image and its containers (what the app role builds and runs) ------------------------
+def _active_image(name: str = "stack-app1") -> str:
+    h = host(name)
+    slot = h.file("/var/lib/docshare/active-slot").content_string.strip()
+    return h.check_output("docker inspect --format '{{.Config.Image}}' docshare-web-%s", slot)
+
+
+def test_runtime_image_is_small_non_root_and_without_build_tools(measure):
+    app = host("stack-app1")
+    image = _active_image()
+    size = int(app.check_output("docker image inspect --format '{{.Size}}' %s", image))
+    measure(f"runtime image {image}: {size / 1e6:.1f} MB")
+    probe = app.run("docker run --rm --entrypoint sh %s -c 'id -u; command -v gcc cc || true; ls /usr/include/python3* 2>/dev/null || true;"
+                    " python -m pip --version 2>&1 || true; python -c \"import wheel\" 2>&1 || true'", image)
+    lines = probe.stdout.splitlines()
+    assert probe.rc == 0 and lines[0] == "10001", probe.stdout + probe.stderr
+    assert not any(line.endswith("gcc") or line.endswith("/cc") for line in lines), lines
+    assert not any(line.startswith("/usr/include/python3") for line in lines), lines
+    assert any("No module named pip" in line for line in lines) and any("No module named 'wheel'" in line for line in lines), lines
+    history = app.check_output("docker history --no-trunc --format '{{.CreatedBy}}' %s", image)
+    assert "pip_ca" in history and "/run/secrets/pip_ca" in history, "the CA reaches pip only as a BuildKit secret mount"
+    assert "BEGIN CERTIFICATE" not in history and "PIP_INDEX_URL=" not in history, "build-time pip settings leaked into the history"
+    labels = json.loads(app.check_output("docker image inspect --format '{{json .Config.Labels}}' %s", image))
+    assert labels["bundle.app.release"] == image.rsplit(":", 1)[1] and labels["org.opencontainers.image.created"] != "unknown"
+    health = app.check_output("docker image inspect --format '{{json .Config.Healthcheck}}' %s", image)
+    assert "/health/live" in health, "HEALTHCHECK probes app_container_health_path"
+
+
+@pytest.mark.parametrize("name", APP_HOSTS)
+def test_containers_are_hardened_and_the_switch_is_private(name):
+    h = host(name)
+    slot = h.file("/var/lib/docshare/active-slot").content_string.strip()
+    for container in (f"docshare-web-{slot}", "docshare-worker"):
+        info = json.loads(h.check_output("docker inspect %s", container))[0]
+        config = info["HostConfig"]
+        assert config["ReadonlyRootfs"] is True and config["CapDrop"] == ["ALL"], container
+        assert "no-new-privileges" in config["SecurityOpt"] and "/tmp" in config["Tmpfs"], container
+        assert config["Memory"] > 0 and config["NanoCpus"] > 0 and config["LogConfig"]["Type"] == "journald", container
+        assert info["Config"]["User"] == "10001:10001", container
+    env_file = h.file("/etc/docshare/app.env")
+    assert env_file.mode == 0o600 and env_file.user == "root"
+    listeners = h.check_output("ss -Htln | awk '{print $4}'").split()
+    assert "0.0.0.0:8000" not in listeners and "*:8000" not in listeners and "127.0.0.1:8000" in listeners, listeners
+    assert not [l for l in listeners if l.endswith(":8001") or l.endswith(":8002")] or all(l.startswith("127.0.0.1:") for l in listeners
+                                                                                            if l.endswith((":8001", ":8002"))), listeners

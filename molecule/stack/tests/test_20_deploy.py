@@ -26,7 +26,9 @@ from conftest import PROJECT, Traffic, host, playbook, run_playbook, summary_of
 DB = "stack-db1"
 STATE = "/var/lib/bundle/docshare"
 FAST = {"deploy_bake_seconds": 15, "deploy_bake_interval": 5, "app_drain_seconds": 2}
-RELEASES: dict[str, str] = {}   # letter -> release id, filled as the tests deploy them
+# letter -> release id, filled as the tests deploy them (STACK_TEST_RELEASES='{"A": ..., "B": ...}' presets
+# them when a developer reruns later tests on a stack where A and B exist).
+RELEASES: dict[str, str] = json.loads(os.environ.get("STACK_TEST_RELEASES", "{}"))
 DOCS: dict[str, dict] = {}      # name -> uploaded document
 
 
@@ -126,6 +128,16 @@ def test_deploy_a_then_b_with_zero_failed_requests(tmp_root, site, web, measure)
     upload(web, site, "after-b")
 
 
+def test_code_only_release_reused_the_dependency_layers(measure):
+    """B differs from A only in code: its image shares A's base, user and venv layers."""
+    app = host("stack-app1")
+    layers = {letter: json.loads(app.check_output("docker image inspect --format '{{json .RootFS.Layers}}' stack-registry1:5000/docshare:%s",
+                                                    RELEASES[letter])) for letter in ("A", "B")}
+    shared = sum(1 for a, b in zip(layers["A"], layers["B"]) if a == b)
+    measure(f"code-only release B shares {shared} of {len(layers['B'])} layers with A")
+    assert shared >= 3 and shared < len(layers["B"])
+
+
 def test_release_switch_re_keyed_the_cache(site, web):
     """Release A made its front page cacheable for 10 minutes; right after B, the page is B's."""
     first = web.get(site + "/", timeout=10)
@@ -167,7 +179,10 @@ def test_bad_release_is_never_deployed_again(tmp_root):
 
 
 def test_5xx_during_the_bake_window_reverts_the_fleet(tmp_root, site, measure):
-    with Traffic(site, paths=("/", "/api/documents?limit=3", "/health"), rate=10) as traffic:
+    # A logged-in user's requests bypass nginx's cache, which would otherwise answer with its stale
+    # copy when the app fails (proxy_cache_use_stale): they see the 5xx, and so does the bake query.
+    with Traffic(site, paths=("/", "/api/documents?limit=3", "/health", "/health"), rate=6,
+                 headers={"Cookie": "sessionid=bake-window-user"}) as traffic:
         code, out = deploy(source(tmp_root, "D", "api-5xx"), deploy_bake_seconds=45, deploy_bake_interval=15)
     measure(traffic.line("deploy D (5xx during the bake window)"))
     assert code != 0

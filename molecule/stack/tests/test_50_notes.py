@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import CA, PROJECT, host, summary_of
+from conftest import CA, PROJECT, Browser, host
 
 APP_HOSTS = ["stack-app1", "stack-app2"]
 
@@ -85,8 +85,7 @@ def test_login_round_trip_and_the_worker_processes_a_note(notes_deployed, site, 
     created = app1.run("docker run --rm --network host --env-file /etc/notes/app.env -e NOTES_BOOTSTRAP_PASSWORD=%s %s "
                        "python manage.py ensure_user tester", password, image)
     assert created.rc == 0, created.stderr
-    browser = requests.Session()
-    browser.verify = CA
+    browser = Browser()
     login = browser.get(f"{site}/accounts/login/", timeout=10)
     assert login.status_code == 200 and "notes_csrftoken" in browser.cookies
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)

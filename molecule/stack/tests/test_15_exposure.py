@@ -1,0 +1,77 @@
+"""What the stack exposes, scanned from an outsider host on the same network, with the real services
+listening (the firewall role on every host, the roles' own listeners). Only the proxy's 80 and 443
+answer an outsider; an allowed app host still meets Redis's and PostgreSQL's own credential checks.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT, address, host
+
+PROBE = PROJECT / "molecule" / "firewall" / "files" / "probe_ports.py"
+# Every port a service of the bundle listens on, per host.
+LISTENERS = {
+    "stack-app1": [22, 9100, 8000],
+    "stack-app2": [22, 9100, 8000],
+    "stack-proxy1": [22, 9100, 80, 443, 9113, 3903],
+    "stack-redis1": [22, 9100, 6379, 9121],
+    "stack-db1": [22, 9100, 5432, 9187],
+    "stack-nfs1": [22, 9100, 2049, 111, 875],
+    "stack-monitor1": [22, 9100, 9090],
+    "stack-registry1": [22, 9100, 5000, 5001],
+}
+
+
+def probe_from(source: str, targets: list[str]) -> dict[str, str]:
+    h = host(source)
+    h.check_output("mkdir -p /usr/local/lib/stack-tests")
+    if not h.file("/usr/local/lib/stack-tests/probe_ports.py").exists:
+        h.run("cat > /usr/local/lib/stack-tests/probe_ports.py <<'EOF'\n%s\nEOF" % PROBE.read_text())
+    return json.loads(h.check_output("python3 /usr/local/lib/stack-tests/probe_ports.py " + " ".join(targets)))
+
+
+@pytest.fixture(scope="module")
+def outsider_view() -> dict[str, str]:
+    targets = [f"{address(name)}:tcp/{port}" for name, ports in LISTENERS.items() for port in ports]
+    return probe_from("stack-client", targets)
+
+
+def test_the_services_really_listen():
+    """The scan below means something only if every port has a listener."""
+    missing = {}
+    for name, ports in LISTENERS.items():
+        listening = host(name).check_output("ss -Htln | awk '{print $4}'")
+        absent = [p for p in ports if f":{p}" not in listening]
+        if absent:
+            missing[name] = absent
+    assert not missing, f"not listening: {missing}"
+
+
+def test_an_outsider_reaches_only_the_proxys_http_and_https(outsider_view, measure):
+    proxy = address("stack-proxy1")
+    open_ports = sorted(t for t, state in outsider_view.items() if state == "open")
+    assert open_ports == sorted([f"{proxy}:tcp/80", f"{proxy}:tcp/443"]), open_ports
+    closed = [t for t, state in outsider_view.items() if state in ("filtered", "refused")]
+    measure(f"outsider scan: {len(outsider_view)} service ports probed, {len(open_ports)} open (proxy 80/443), {len(closed)} closed or filtered")
+
+
+def test_allowed_hosts_still_meet_credentials():
+    """From an app host (allowed through the firewall): Redis and PostgreSQL refuse without credentials."""
+    app = host("stack-app1")
+    redis = app.run("python3 -c \"import socket; s=socket.create_connection(('%s', 6379), 3); s.sendall(b'GET x\\r\\n'); print(s.recv(200).decode())\"",
+                    address("stack-redis1"))
+    assert redis.rc == 0 and "NOAUTH" in redis.stdout, redis.stdout + redis.stderr
+    pg = host("stack-db1").run("runuser -u postgres -- psql -XAtq 'host=%s user=docshare dbname=docshare password=wrong' -c 'select 1'",
+                               address("stack-db1"))
+    assert pg.rc != 0 and "password authentication failed" in pg.stderr, pg.stderr
+    reach = probe_from("stack-app1", [f"{address('stack-app2')}:tcp/8000"])
+    assert set(reach.values()) == {"filtered"}, f"app hosts must not reach each other's switch: {reach}"
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/health"])
+def test_internal_endpoints_are_not_public(site, web, path):
+    """The app's metrics and detailed health are for the monitor host (it asks the app hosts directly)."""
+    response = web.get(site + path, timeout=10)
+    assert response.status_code == 404, (path, response.status_code, response.text[:200])

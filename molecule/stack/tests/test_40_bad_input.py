@@ -1,0 +1,122 @@
+"""Bad input, one thing wrong at a time: every case must fail before any host changes, with a message
+that names the variable and says what is expected.
+
+Each case is the lab's inventory (this scenario's hosts, inventories/lab/group_vars) with one file
+added in group_vars/<group>/, or one extra variable, run through the playbook an operator would run
+(site.yml, deploy.yml, rollback.yml). Facts are cached between cases (they do not change), and a
+site.yml case is limited to the hosts the wrong value concerns plus localhost; its preflight play is
+any_errors_fatal, so one host's bad input stops every host. Proof that no host changed: a marker
+file on every host before the first case, and after the last no file under the paths the playbooks
+write is newer than it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import PROJECT, host
+
+HOSTS = ["stack-app1", "stack-app2", "stack-proxy1", "stack-redis1", "stack-db1", "stack-nfs1", "stack-monitor1", "stack-registry1"]
+WATCHED = "/etc /usr/local /srv/www /var/lib/bundle /var/lib/docshare /var/backups/bundle /var/lib/nginx/bundle-drained /var/lib/prometheus/node-exporter"
+MARKER = "/run/bad-input.marker"
+RESULTS: list[str] = []
+
+# (id, playbook, group whose group_vars get the wrong value (or None), the wrong values, extra vars, words the message must have)
+CASES = [
+    ("redis-port-out-of-range", "site", "redis", {"redis_port": 70000}, {}, ["redis_port"]),
+    ("redis-password-short", "site", "redis", {"redis_app_password": "short"}, {}, ["redis_app_password", "16 characters"]),
+    ("redis-password-placeholder", "site", "redis", {"redis_admin_password": "change-me-at-least-16-chars"}, {}, ["redis_admin_password", "placeholder"]),
+    ("redis-acl-without-key-pattern", "site", "redis", {"redis_app_acl": "+@all -@admin"}, {}, ["redis_app_acl", "key pattern"]),
+    ("redis-policy-unknown", "site", "redis", {"redis_maxmemory_policy": "sometimes"}, {}, ["redis_maxmemory_policy"]),
+    ("redis-bind-everywhere", "site", "redis", {"redis_bind_addresses": ["0.0.0.0"]}, {}, ["redis_bind_addresses"]),
+    ("postgres-listen-everywhere", "site", "db", {"postgres_listen_addresses": ["0.0.0.0"]}, {}, ["postgres_listen_addresses"]),
+    ("postgres-client-bad-cidr", "site", "db", {"postgres_extra_clients": ["10.0.0.0/33"]}, {}, ["postgres_extra_clients"]),
+    ("postgres-password-placeholder", "site", "db", {"postgres_db_password": "change-me-at-least-16-chars"}, {}, ["postgres_db_password"]),
+    ("postgres-port-not-a-number", "site", "db", {"postgres_port": "fivefourthreetwo"}, {}, ["postgres_port"]),
+    ("nfs-wildcard-client", "site", "nfs", {"nfs_extra_clients": ["*"]}, {}, ["nfs_extra_clients"]),
+    ("nfs-public-client", "site", "nfs", {"nfs_extra_clients": ["0.0.0.0/0"]}, {}, ["nfs_extra_clients"]),
+    ("nginx-size-unit", "site", "proxy", {"nginx_client_max_body_size": "10mb"}, {}, ["nginx_client_max_body_size"]),
+    ("nginx-rate-words", "site", "proxy", {"nginx_rate_limit_rate": "fast"}, {}, ["nginx_rate_limit_rate"]),
+    ("nginx-two-listeners-one-port", "site", "proxy", {"nginx_http_port": 8081}, {}, ["nginx_http_port", "nginx_stub_status_port"]),
+    ("nginx-relative-certificate", "site", "proxy", {"nginx_tls_certificate": "proxy.crt"}, {}, ["nginx_tls_certificate"]),
+    ("nginx-bypass-not-a-network", "site", "proxy", {"nginx_cache_bypass_networks": ["somewhere"]}, {}, ["nginx_cache_bypass_networks"]),
+    ("app-name-malformed", "site", "app", {"app_name": "Bad_Name"}, {}, ["app_name"]),
+    ("app-wsgi-module-malformed", "site", "app", {"app_wsgi_module": "notamodule"}, {}, ["app_wsgi_module"]),
+    ("app-slot-ports-collide", "site", "app", {"app_slot_ports": {"blue": 8001, "green": 8001}}, {}, ["app_slot_ports"]),
+    ("app-listen-everywhere", "site", "app", {"app_listen_addresses": ["0.0.0.0"]}, {}, ["app_listen_addresses"]),
+    ("app-health-path-relative", "site", "app", {"app_health_path": "health"}, {}, ["app_health_path"]),
+    ("app-env-bad-name", "site", "app", {"app_env": {"BAD-KEY": "x"}}, {}, ["app_env"]),
+    ("app-env-placeholder", "site", "app", {"app_env": {"DOCSHARE_SECRET_KEY": "change-me-at-least-32-characters-long"}}, {}, ["app_env", "DOCSHARE_SECRET_KEY"]),
+    ("app-port-on-node-exporter", "site", "app", {"app_port": 9100}, {}, ["app_port", "monitoring_node_exporter_port"]),
+    ("prometheus-port-out-of-range", "site", "monitor", {"monitoring_prometheus_port": 99999}, {}, ["monitoring_prometheus_port"]),
+    ("alert-ratio-above-one", "site", "monitor", {"monitoring_alert_http_5xx_ratio": 2}, {}, ["monitoring_alert_http_5xx_ratio"]),
+    ("scrape-interval-words", "site", "monitor", {"monitoring_prometheus_scrape_interval": "often"}, {}, ["monitoring_prometheus_scrape_interval"]),
+    ("firewall-admin-bad-cidr", "site", "proxy", {"firewall_admin_networks": ["10.0.0.0/33"]}, {}, ["firewall_admin_networks"]),
+    ("firewall-admin-empty", "site", "proxy", {"firewall_admin_networks": []}, {}, ["firewall_admin_networks"]),
+    ("registry-password-short", "site", "registry", {"registry_users": [{"name": "deploy", "password": "short"}]}, {}, ["registry_users"]),
+    ("empty-app-group", "site", "EMPTY-APP-GROUP", {}, {}, ["nginx_upstream_group"]),
+    ("deploy-bake-query-does-not-parse", "deploy", None, {}, {"deploy_bake_query": "sum(rate(bundle_http_requests_total[1m]"}, ["deploy_bake_query"]),
+    ("deploy-batch-too-large", "deploy", None, {}, {"deploy_serial": 2}, ["deploy_serial", "deploy_min_healthy"]),
+    ("rollback-to-unknown", "rollback", None, {}, {"rollback_to": "no-such-release"}, ["rollback_to", "not in the ledger"]),
+    ("rollback-to-malformed", "rollback", None, {}, {"rollback_to": "../etc/passwd"}, ["rollback_to", "not a release id"]),
+]
+LIMITS = {"redis": "redis", "db": "db", "nfs": "nfs", "proxy": "proxy", "app": "app", "monitor": "monitor", "registry": "registry",
+          "EMPTY-APP-GROUP": "proxy"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def marker(measure):
+    for name in HOSTS:
+        host(name).check_output(f"touch {MARKER}")
+    yield
+    changed = {}
+    for name in HOSTS:
+        out = host(name).check_output(f"find {WATCHED} -xdev -newer {MARKER} -type f 2>/dev/null | grep -v -e '/var/lib/docshare/.*cache' || true")
+        if out.strip():
+            changed[name] = out.split()
+    measure(f"bad input: {len(RESULTS)} of {len(CASES)} cases refused with the variable named; hosts changed: {changed or 'none'}")
+    assert not changed, f"a refused run changed hosts: {changed}"
+
+
+@pytest.fixture(scope="module")
+def fact_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("facts")
+
+
+def inventory_with(tmp: Path, group: str | None, values: dict) -> Path:
+    root = tmp / "inventory"
+    root.mkdir()
+    hosts = yaml.safe_load(Path(os.environ["MOLECULE_INVENTORY_FILE"]).read_text())
+    if group == "EMPTY-APP-GROUP":
+        hosts["all"]["children"]["app"]["hosts"] = {}
+    (root / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    shutil.copytree(PROJECT / "inventories" / "lab" / "group_vars", root / "group_vars")
+    if group and values:
+        (root / "group_vars" / group / "zz_bad_input.yml").write_text(yaml.safe_dump(values))
+    return root
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_fails_before_any_change(case, tmp_path, fact_cache):
+    name, playbook, group, values, extra, words = case
+    inventory = inventory_with(tmp_path, group, values)
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
+               ANSIBLE_LIBRARY=str(PROJECT / "plugins" / "modules"), ANSIBLE_MODULE_UTILS=str(PROJECT / "plugins" / "module_utils"),
+               ANSIBLE_NOCOLOR="1", BUNDLE_ROOT=str(PROJECT), ANSIBLE_CACHE_PLUGIN="jsonfile",
+               ANSIBLE_CACHE_PLUGIN_CONNECTION=str(fact_cache), ANSIBLE_GATHERING="smart")
+    cmd = ["ansible-playbook", "-i", str(inventory), str(PROJECT / "playbooks" / f"{playbook}.yml")]
+    if playbook == "site":
+        cmd += ["--limit", f"{LIMITS[group]}:localhost"]
+    if extra:
+        cmd += ["-e", json.dumps(extra)]
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    assert proc.returncode != 0, f"{name}: the run succeeded:\n{proc.stdout[-3000:]}"
+    failures = "\n".join(line for line in proc.stdout.splitlines() if "fatal" in line or "FAILED" in line or "msg" in line or "Why" in line)
+    missing = [w for w in words if w not in failures]
+    assert not missing, f"{name}: the refusal does not say {missing}:\n{failures[-3000:]}"
+    RESULTS.append(name)
