@@ -66,7 +66,7 @@ def web(site: str) -> requests.Session:
 
 
 RUN_LOGS = PROJECT / ".cache" / "molecule" / "stack-runs"
-_runs = {"n": 0}
+_runs = {"n": 0, "stamp": time.strftime("%H%M%S")}
 
 
 def playbook(name: str, **extra_vars) -> tuple[int, str]:
@@ -75,7 +75,7 @@ def playbook(name: str, **extra_vars) -> tuple[int, str]:
     proc = run_playbook(PROJECT / "playbooks" / f"{name}.yml", extra_vars or None, timeout=1800)
     RUN_LOGS.mkdir(parents=True, exist_ok=True)
     _runs["n"] += 1
-    log = RUN_LOGS / f"{_runs['n']:02d}-{name}.log"
+    log = RUN_LOGS / f"{_runs['stamp']}-{_runs['n']:02d}-{name}.log"
     log.write_text(f"$ {name}.yml {extra_vars}\n{proc.stdout}")
     print(f"{name}.yml {extra_vars}: exit {proc.returncode}, log {log}")
     return proc.returncode, proc.stdout

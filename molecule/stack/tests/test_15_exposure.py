@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, address, host
+from conftest import PROJECT, address, host, run_playbook
 
 PROBE = PROJECT / "molecule" / "firewall" / "files" / "probe_ports.py"
 # Every port a service of the bundle listens on, per host.
@@ -75,3 +75,49 @@ def test_internal_endpoints_are_not_public(site, web, path):
     """The app's metrics and detailed health are for the monitor host (it asks the app hosts directly)."""
     response = web.get(site + path, timeout=10)
     assert response.status_code == 404, (path, response.status_code, response.text[:200])
+
+
+# --- secrets --------------------------------------------------------------------------------------
+def _secrets() -> list[str]:
+    """Every secret the lab generated (.cache/lab-secrets), at least 16 characters each."""
+    folder = PROJECT / ".cache" / "lab-secrets"
+    values = [p.read_text().strip() for p in sorted(folder.iterdir()) if p.is_file()]
+    assert values and all(len(v) >= 16 for v in values), "the lab's secrets are missing"
+    return values
+
+
+@pytest.mark.parametrize("playbook_name", ["redis", "postgres", "registry", "app"])
+def test_no_secret_in_a_verbose_run(playbook_name, measure):
+    """-vvv shows module arguments and SSH/docker command lines: no generated secret may appear."""
+    proc = run_playbook(PROJECT / "playbooks" / f"{playbook_name}.yml", verbosity=3, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    leaked = [i for i, secret in enumerate(_secrets()) if secret in proc.stdout]
+    measure(f"-vvv run of {playbook_name}.yml: {len(proc.stdout) // 1024} KiB of output, {len(leaked)} secrets in it")
+    assert not leaked, f"secrets number {leaked} of .cache/lab-secrets appear in the -vvv output of {playbook_name}.yml"
+
+
+def test_no_secret_in_world_readable_files_containers_or_images(measure):
+    secrets_file = "/root/.stack-test-secrets"
+    checked = 0
+    for name in HOSTS_WITH_SECRETS:
+        h = host(name)
+        h.run("install -m 0600 /dev/null %s", secrets_file)
+        h.run("cat > %s <<'EOF'\n%s\nEOF" % (secrets_file, "\n".join(_secrets())))
+        try:
+            found = h.run("find / -xdev \\( -path /proc -o -path /sys -o -path /var/lib/docker -o -path /root \\) -prune -o "
+                          "-type f -perm -004 -size -4M -print0 | xargs -0 grep -lF -f %s 2>/dev/null", secrets_file).stdout.split()
+            assert not found, f"world-readable files on {name} hold a secret: {found}"
+            if name.startswith("stack-app"):
+                containers = h.check_output("docker ps -q").split()
+                inspect = h.check_output("docker inspect %s", " ".join(containers)) if containers else ""
+                images = h.check_output("docker image ls -q").split()
+                history = "".join(h.check_output("docker history --no-trunc %s", image) for image in images)
+                leaked = [i for i, s in enumerate(_secrets()) if s in inspect or s in history]
+                assert not leaked, f"secrets number {leaked} appear in docker inspect or image history on {name}"
+        finally:
+            h.run("rm -f %s", secrets_file)
+        checked += 1
+    measure(f"no generated secret in world-readable files of {checked} hosts, in docker inspect of the app containers or in image history")
+
+
+HOSTS_WITH_SECRETS = ["stack-app1", "stack-app2", "stack-redis1", "stack-db1", "stack-registry1", "stack-proxy1", "stack-monitor1"]

@@ -11,10 +11,12 @@ write is newer than it.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -101,22 +103,43 @@ def inventory_with(tmp: Path, group: str | None, values: dict) -> Path:
     return root
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_fails_before_any_change(case, tmp_path, fact_cache):
-    name, playbook, group, values, extra, words = case
-    inventory = inventory_with(tmp_path, group, values)
+def run_case(case: tuple, root: Path, cache: Path) -> tuple[int, str]:
+    name, playbook, group, values, extra, _ = case
+    tmp = root / name
+    tmp.mkdir()
+    inventory = inventory_with(tmp, group, values)
     env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
                ANSIBLE_LIBRARY=str(PROJECT / "plugins" / "modules"), ANSIBLE_MODULE_UTILS=str(PROJECT / "plugins" / "module_utils"),
                ANSIBLE_NOCOLOR="1", BUNDLE_ROOT=str(PROJECT), ANSIBLE_CACHE_PLUGIN="jsonfile",
-               ANSIBLE_CACHE_PLUGIN_CONNECTION=str(fact_cache), ANSIBLE_GATHERING="smart")
+               ANSIBLE_CACHE_PLUGIN_CONNECTION=str(cache), ANSIBLE_GATHERING="smart")
     cmd = ["ansible-playbook", "-i", str(inventory), str(PROJECT / "playbooks" / f"{playbook}.yml")]
     if playbook == "site":
         cmd += ["--limit", f"{LIMITS[group]}:localhost"]
     if extra:
         cmd += ["-e", json.dumps(extra)]
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
-    assert proc.returncode != 0, f"{name}: the run succeeded:\n{proc.stdout[-3000:]}"
-    failures = "\n".join(line for line in proc.stdout.splitlines() if "fatal" in line or "FAILED" in line or "msg" in line or "Why" in line)
+    return proc.returncode, proc.stdout
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory, fact_cache, measure) -> dict[str, tuple[int, str]]:
+    """Every case, three at a time (each is a short, mostly waiting ansible-playbook run)."""
+    root = tmp_path_factory.mktemp("bad-input")
+    # Facts once, so the cases do not gather them again and again.
+    run_case(("facts", "facts", None, {}, {}, []), root, fact_cache)
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+        results = dict(zip([c[0] for c in CASES], pool.map(lambda c: run_case(c, root, fact_cache), CASES)))
+    measure(f"bad input: {len(CASES)} cases ran in {time.monotonic() - start:.0f} s")
+    return results
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_fails_before_any_change(case, outcomes):
+    name, words = case[0], case[5]
+    code, output = outcomes[name]
+    assert code != 0, f"{name}: the run succeeded:\n{output[-3000:]}"
+    failures = "\n".join(line for line in output.splitlines() if "fatal" in line or "FAILED" in line or "msg" in line or "Why" in line)
     missing = [w for w in words if w not in failures]
     assert not missing, f"{name}: the refusal does not say {missing}:\n{failures[-3000:]}"
     RESULTS.append(name)
