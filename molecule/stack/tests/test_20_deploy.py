@@ -49,8 +49,11 @@ def source(tmp_root: Path, letter: str, extra: str = "") -> Path:
     if extra == "crashes-on-app2":
         # The release crashes on start on the second app host only: its health gate fails there.
         wsgi = root / "docshare" / "wsgi.py"
-        wsgi.write_text("import socket\nif socket.gethostname().endswith('app2'):\n"
-                        "    raise SystemExit('release-C crashes on start on this host')\n" + wsgi.read_text())
+        crash = "import socket\nif socket.gethostname().endswith('app2'):\n    raise SystemExit('release-C crashes on start on this host')\n"
+        lines = wsgi.read_text().splitlines(keepends=True)
+        after = max((i + 1 for i, line in enumerate(lines) if line.startswith("from __future__")), default=0)
+        wsgi.write_text("".join(lines[:after]) + crash + "".join(lines[after:]))
+        compile(wsgi.read_text(), str(wsgi), "exec")  # the release must build: it fails on start, on app2 only
     if extra == "api-5xx":
         code = code.replace("    def list_documents() -> Response:\n",
                             "    def list_documents() -> Response:\n        import random\n        if random.random() < 0.5:\n"
