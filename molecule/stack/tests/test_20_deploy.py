@@ -185,7 +185,7 @@ def test_bad_release_is_never_deployed_again(tmp_root):
 def test_5xx_during_the_bake_window_reverts_the_fleet(tmp_root, site, measure):
     # A logged-in user's requests bypass nginx's cache, which would otherwise answer with its stale
     # copy when the app fails (proxy_cache_use_stale): they see the 5xx, and so does the bake query.
-    with Traffic(site, paths=("/", "/api/documents?limit=3", "/health", "/health"), rate=6,
+    with Traffic(site, paths=("/", "/api/documents?limit=3", "/", "/"), rate=6,
                  headers={"Cookie": "sessionid=bake-window-user"}) as traffic:
         code, out = deploy(source(tmp_root, "D", "api-5xx"), deploy_bake_seconds=45, deploy_bake_interval=15)
     measure(traffic.line("deploy D (5xx during the bake window)"))

@@ -46,7 +46,7 @@ def app_answers(name: str) -> bool:
 
 def test_an_app_host_stopped_hard_loses_no_get(site, measure):
     app1 = host("stack-app1")
-    with Traffic(site, paths=("/", "/health", "/api/documents?limit=2", "/health"), rate=8) as traffic:
+    with Traffic(site, paths=("/", "/", "/api/documents?limit=2", "/"), rate=6) as traffic:
         time.sleep(3)
         killed_at = time.monotonic()
         app1.check_output("systemctl kill -s KILL nginx.service; docker kill $(docker ps -q) >/dev/null")
@@ -66,7 +66,7 @@ def test_redis_restart_keeps_serving_and_loses_no_acknowledged_write(site, measu
     app1.run("cat > /usr/local/lib/stack-tests/redis_writer.py <<'EOF'\n%s\nEOF" % RESP.read_text())
     password = (PROJECT / ".cache" / "lab-secrets" / "redis_app").read_text().strip()
     writer = f"python3 /usr/local/lib/stack-tests/redis_writer.py {address('stack-redis1')} app {password} 25"
-    with Traffic(site, paths=("/", "/health", "/api/documents?limit=2"), rate=6) as traffic:
+    with Traffic(site, paths=("/", "/", "/api/documents?limit=2", "/"), rate=6) as traffic:
         app1.check_output(f"nohup {writer} > /tmp/redis-writes.json 2>/dev/null &")
         time.sleep(4)
         redis.check_output("systemctl restart redis-server")
