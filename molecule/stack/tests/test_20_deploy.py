@@ -105,6 +105,15 @@ def upload(web, site, name: str) -> dict:
     return DOCS[name]
 
 
+def documents_listing(web, site) -> list[dict]:
+    """The app's document list through nginx; the answer's status and body in the message if it is not one."""
+    response = web.get(f"{site}/api/documents?limit=500", timeout=10)
+    body = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
+    assert response.status_code == 200 and "documents" in body, (
+        f"/api/documents answered {response.status_code} {response.headers.get('X-Cache-Status')}: {response.text[:400]}")
+    return body["documents"]
+
+
 # --- A then B --------------------------------------------------------------------------------------
 def test_deploy_a_then_b_with_zero_failed_requests(tmp_root, site, web, measure):
     upload(web, site, "before-a")
@@ -261,12 +270,12 @@ def test_rollback_to_a_with_data(site, web, measure):
     window = re.search(r"maintenance window (\d+) s", out)
     measure(f"rollback to A with data: {seconds:.0f} s in all, maintenance window {window.group(1) if window else '?'} s")
     assert running_releases() == {a} and current() == a
-    listing = {d["id"] for d in web.get(f"{site}/api/documents?limit=500", timeout=10).json()["documents"]}
+    listing = {d["id"] for d in documents_listing(web, site)}
     assert DOCS["before-a"]["id"] in listing, "a document from before A's snapshot must survive"
     assert DOCS["after-a"]["id"] not in listing and DOCS["after-b"]["id"] not in listing, "documents after A's snapshot must be gone"
     assert web.get(f"{site}/documents/{DOCS['before-a']['id']}/download", timeout=10).status_code == 200
     documents_now = int(host(DB).check_output("runuser -u postgres -- psql -XAt -d docshare -c 'SELECT count(*) FROM documents'"))
-    assert documents_now == rows_at_snapshot["tables"]["documents"], (documents_now, rows_at_snapshot)
+    assert documents_now == rows_at_snapshot["tables"]["public.documents"], (documents_now, rows_at_snapshot)
     assert redis_at_snapshot, "redis snapshot records its keys"
     ledger_now = ledger()
     assert ledger_now[RELEASES["E"]]["status"] == "rolled-back" and ledger_now[a]["status"] == "good"
