@@ -77,8 +77,9 @@ def marker(measure):
         host(name).check_output(f"touch {MARKER}")
     yield
     changed = {}
+    # Not written by a playbook: the monitoring role's writability timer rewrites shared_volume.prom every minute.
     for name in HOSTS:
-        out = host(name).check_output(f"find {WATCHED} -xdev -newer {MARKER} -type f 2>/dev/null | grep -v -e '/var/lib/docshare/.*cache' || true")
+        out = host(name).check_output(f"find {WATCHED} -xdev -newer {MARKER} -type f 2>/dev/null | grep -v -e '/var/lib/docshare/.*cache' -e '/node-exporter/shared_volume.prom$' || true")
         if out.strip():
             changed[name] = out.split()
     measure(f"bad input: {len(RESULTS)} of {len(CASES)} cases refused with the variable named; hosts changed: {changed or 'none'}")
@@ -95,7 +96,7 @@ def inventory_with(tmp: Path, group: str | None, values: dict) -> Path:
     root.mkdir()
     hosts = yaml.safe_load(Path(os.environ["MOLECULE_INVENTORY_FILE"]).read_text())
     if group == "EMPTY-APP-GROUP":
-        hosts["all"]["children"]["app"]["hosts"] = {}
+        hosts["app"]["hosts"] = {}  # Molecule writes its groups at the top level, next to all
     (root / "hosts.yml").write_text(yaml.safe_dump(hosts))
     shutil.copytree(PROJECT / "inventories" / "lab" / "group_vars", root / "group_vars")
     if group and values:
