@@ -6,7 +6,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 SCENARIOS ?=
 
-.PHONY: help bootstrap lint unit molecule test up down check
+.PHONY: help bootstrap lint unit molecule test test-faults up down check
 
 help:
 	@echo "make up        deploy the whole stack to local lab hosts (containers)"
@@ -14,6 +14,7 @@ help:
 	@echo "make test      lint, unit tests, then every Molecule scenario (SCENARIOS='a b' for some)"
 	@echo "make lint      yamllint, ansible-lint (production profile), argument_specs drift"
 	@echo "make unit      pytest unit tests (plugins, scripts, reference app)"
+	@echo "make test-faults  the stack scenario alone (faults, exposure, secrets, bad input, deploys)"
 
 bootstrap:
 	@lab/bootstrap.sh
@@ -31,6 +32,11 @@ unit: bootstrap
 
 molecule: bootstrap
 	python tests/molecule_runner.py $(SCENARIOS)
+
+# The faults, exposure, secrets and bad-input tests live in the full-topology scenario: `make test` runs
+# them with every other scenario (molecule); this target runs that scenario alone.
+test-faults: bootstrap
+	python tests/molecule_runner.py stack
 
 test: lint unit molecule
 
