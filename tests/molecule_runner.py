@@ -9,8 +9,8 @@ destroy. Logs go to .cache/molecule/<scenario>.log. The last line printed is
 from __future__ import annotations
 
 import argparse
-import json
 import concurrent.futures
+import json
 import os
 import re
 import subprocess

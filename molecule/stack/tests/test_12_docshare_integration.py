@@ -36,12 +36,12 @@ def test_docshare_integration_tests_pass_against_the_stack(tmp_path, measure):
     lib = tmp_path / "lib"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target", str(lib), "pytest"], check=True)
     archive = tmp_path / "it.tar.gz"
+    # This checkout's docshare (the tests' conftest puts the folder above tests/ first on sys.path);
+    # the release image gives Python and the dependencies.
+    sources = {"tests": PROJECT / "apps" / "docshare" / "tests", "lib": lib, "docshare": PROJECT / "apps" / "docshare" / "docshare"}
     with tarfile.open(archive, "w:gz") as tar:
-        tar.add(PROJECT / "apps" / "docshare" / "tests", "tests", filter=lambda i: None if "__pycache__" in i.name else i)
-        tar.add(lib, "lib", filter=lambda i: None if "__pycache__" in i.name else i)
-        # This checkout's docshare (the tests' conftest puts the folder above tests/ first on sys.path);
-        # the release image gives Python and the dependencies.
-        tar.add(PROJECT / "apps" / "docshare" / "docshare", "docshare", filter=lambda i: None if "__pycache__" in i.name else i)
+        for name, path in sources.items():
+            tar.add(path, name, filter=lambda i: None if "__pycache__" in i.name else i)
     app.ansible("copy", f"src={archive} dest=/root/it/it.tar.gz", check=False)
     app.check_output("tar -xzf /root/it/it.tar.gz -C /root/it")
     test_env = {
@@ -56,7 +56,7 @@ def test_docshare_integration_tests_pass_against_the_stack(tmp_path, measure):
     try:
         # The URLs carry passwords: through a root-only file read by the app role's env-exec, as the app's own containers.
         run = app.run("docker run --rm --network host --user root -v %s:/run/it.env:ro -v /usr/local/lib/bundle-app/env-exec:/run/env-exec:ro "
-                      "-v /root/it/tests:/it/tests:ro -v /root/it/lib:/it/lib:ro -v /root/it/docshare:/it/docshare:ro --entrypoint python3 %s /run/env-exec /run/it.env /bin/sh -c %s",
+                      + "".join(f"-v /root/it/{name}:/it/{name}:ro " for name in sources) + "--entrypoint python3 %s /run/env-exec /run/it.env /bin/sh -c %s",
                       env_file, image, script)
     finally:
         app.run("rm -rf /root/it")
