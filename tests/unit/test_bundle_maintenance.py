@@ -159,20 +159,32 @@ def test_expired_quarantine_folders() -> None:
     assert bm.expired_quarantine(names, datetime.date(2026, 12, 1), 1) == ["2026-11-01", "2026-11-17"]
 
 
+# container_env and container_exec as the role renders them from roles/app/vars/main.yml (__app_container_env/_exec).
 ORPHANS = {"app": "docshare", "command": "python -m docshare.manage cleanup-orphans", "documents_host_dir": "/srv/nfs/documents",
-           "documents_dir": "/srv/documents", "uid": 10001, "gid": 10001, "release_env_var": "DOCSHARE_RELEASE_ID", "min_age": 3600}
+           "documents_dir": "/srv/documents", "uid": 10001, "gid": 10001, "release_env_var": "DOCSHARE_RELEASE_ID", "min_age": 3600,
+           "container_env": ["--volume", "/etc/docshare/app.env:/run/bundle/app.env:ro",
+                             "--volume", "/usr/local/lib/bundle-app/env-exec:/run/bundle/env-exec:ro"],
+           "container_exec": ["python3", "/run/bundle/env-exec", "/run/bundle/app.env"]}
 
 
 def test_orphans_run_the_apps_command_in_the_running_release() -> None:
     release = {"image": "registry1:5000/docshare:src-1", "release": "src-1"}
     report = bm.orphans_argv(ORPHANS, release, False, "2026-12-01")
     assert report[:3] == ["docker", "run", "--rm"] and "--read-only" in report
-    assert report[report.index("--env-file") + 1] == "/etc/docshare/app.env"
+    # The app's environment comes as the app role's containers get it: the env file read by env-exec, never --env-file.
+    assert "--env-file" not in report and "/etc/docshare/app.env:/run/bundle/app.env:ro" in report
     assert "DOCSHARE_RELEASE_ID=src-1" in report and "/srv/nfs/documents:/srv/documents" in report
     tail = report[report.index("registry1:5000/docshare:src-1") + 1:]
-    assert tail == ["python", "-m", "docshare.manage", "cleanup-orphans", "--verbose", "--min-age", "3600", "--dry-run"]
+    assert tail == ["python3", "/run/bundle/env-exec", "/run/bundle/app.env", "python", "-m", "docshare.manage", "cleanup-orphans",
+                    "--verbose", "--min-age", "3600", "--dry-run"]
     delete = bm.orphans_argv(ORPHANS, release, True, "2026-12-01")
     assert delete[-2:] == ["--quarantine", "/srv/documents/.quarantine/2026-12-01"] and "--dry-run" not in delete
+
+
+def test_orphans_refuse_a_configuration_without_the_apps_env_way() -> None:
+    release = {"image": "docshare:src-1", "release": "src-1"}
+    with pytest.raises(bm.JobError, match="container_env"):
+        bm.orphans_argv({**ORPHANS, "container_env": []}, release, False, "2026-12-01")
 
 
 def test_orphans_report_gives_host_paths() -> None:

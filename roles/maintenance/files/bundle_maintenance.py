@@ -405,16 +405,24 @@ def count_files(tree: Path) -> int:
 
 
 def orphans_argv(c: Mapping[str, Any], release: Mapping[str, str], delete: bool, today: str) -> list[str]:
-    """docker run of the app's orphan command in a one-off container of the running release."""
+    """docker run of the app's orphan command in a one-off container of the running release.
+
+    The app's environment reaches it as it reaches the app's own containers (roles/app): the root-only env file and
+    env-exec mounted read-only (container_env) and env-exec before the command (container_exec), so no secret is
+    ever in the container's configuration (docker inspect) or on a command line.
+    """
     docs = str(c["documents_dir"]).rstrip("/")
+    if not c.get("container_env") or not c.get("container_exec"):
+        raise JobError("the configuration lacks container_env/container_exec (how the app role hands its environment to "
+                       "containers): converge the maintenance role again")
     argv = ["docker", "run", "--rm", "--name", f"{c['app']}-maintenance-orphans", "--network", "host",
             "--user", f"{c['uid']}:{c['gid']}", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
             "--security-opt", "no-new-privileges", "--no-healthcheck", "--log-driver", "none",
-            "--env-file", f"/etc/{c['app']}/app.env"]
+            *c["container_env"]]
     if c.get("release_env_var") and release.get("release"):
         argv += ["--env", f"{c['release_env_var']}={release['release']}"]
-    argv += ["--volume", f"{c['documents_host_dir']}:{docs}", release["image"], *shlex.split(c["command"]),
-             "--verbose", "--min-age", str(int(c.get("min_age", 3600)))]
+    argv += ["--volume", f"{c['documents_host_dir']}:{docs}", release["image"], *c["container_exec"],
+             *shlex.split(c["command"]), "--verbose", "--min-age", str(int(c.get("min_age", 3600)))]
     argv += ["--quarantine", f"{docs}/.quarantine/{today}"] if delete else ["--dry-run"]
     return argv
 
