@@ -77,12 +77,15 @@ def start_unit(name: str, job: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in shown.splitlines())
 
 
-def journal(name: str, job: str, since: str) -> str:
-    return host(name).check_output(f"journalctl -q -o cat -t bundle-maintenance-{job} --since {shlex.quote(since)} --no-pager")
+def journal(name: str, job: str, mark: str) -> str:
+    """What the job logged on a host after `mark` (journal_mark): only what came after, even within the same second."""
+    return host(name).check_output(f"journalctl -q -o cat -t bundle-maintenance-{job} --after-cursor {shlex.quote(mark)} --no-pager")
 
 
-def now_on(name: str) -> str:
-    return host(name).check_output("date -u '+%Y-%m-%d %H:%M:%S UTC'")
+def journal_mark(name: str) -> str:
+    """The host journal's cursor now, for journal()."""
+    out = host(name).check_output("journalctl -n 0 --show-cursor -q")
+    return out.split("-- cursor: ", 1)[1].strip()
 
 
 TIMERS_ACTIVE: dict[str, str] = {}
