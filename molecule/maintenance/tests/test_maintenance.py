@@ -213,9 +213,19 @@ def test_a_snapshot_run_holds_the_lock_against_the_playbook_and_the_timers(figur
 
 
 # --- prune, vacuum, redis and the drill: one playbook run ------------------------------------------
+VACUUM_PROBE = "public.maint_vacuum_probe"
+
+
 @pytest.fixture(scope="module")
 def jobs_run() -> str:
-    """playbooks/maintenance.yml --tags prune,vacuum,redis,drill once (keep 1 snapshot and 1 image), its output."""
+    """playbooks/maintenance.yml --tags prune,vacuum,redis,drill once (keep 1 snapshot and 1 image), its output.
+
+    Before it, a table of the application's database gets 600 dead tuples of 1000 (autovacuum off for it, so only the
+    job's VACUUM can remove them)."""
+    psql(f"DROP TABLE IF EXISTS {VACUUM_PROBE}; CREATE TABLE {VACUUM_PROBE} (id int) WITH (autovacuum_enabled = false); "
+         f"INSERT INTO {VACUUM_PROBE} SELECT generate_series(1, 1000); DELETE FROM {VACUUM_PROBE} WHERE id <= 600")
+    wait_for("the dead tuples in the statistics", lambda: psql(
+        f"SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = '{VACUUM_PROBE}'::regclass") == "600", timeout=30, every=1)
     code, out = playbook("maintenance", tags="prune,vacuum,redis,drill", maintenance_keep_snapshots=1, maintenance_keep_images=1)
     assert code == 0, tail(out)
     return out
@@ -239,12 +249,22 @@ def test_prune_keeps_live_good_and_recent_bad_releases(figure, jobs_run):
            f"m-live, m-bad-new, newest {newest_id}")
 
 
-def test_vacuum_reports_sizes(figure, jobs_run):
-    assert "VACUUM (ANALYZE) of" in jobs_run and "public.documents" in jobs_run, tail(jobs_run)
-    size = wait_for("the database size in Prometheus", lambda: values('bundle_postgres_database_size_bytes{database="docshare"}', "database"))
-    assert size["docshare"] > 0
-    dead = re.search(r"dead tuples \d+ -> \d+", jobs_run)
-    figure(f"vacuum: docshare is {size['docshare'] / 1048576:.1f} MiB; {dead.group(0) if dead else ''}")
+def test_vacuum_removes_dead_tuples_and_reports_sizes(figure, jobs_run):
+    try:
+        assert "VACUUM (ANALYZE) of" in jobs_run and "public.documents" in jobs_run, tail(jobs_run)
+        assert f"tables above the bloat ratio 0.2 before: {VACUUM_PROBE}" in jobs_run, tail(jobs_run)
+        dead = re.search(r"dead tuples (\d+) -> (\d+)", jobs_run)
+        assert dead and int(dead.group(1)) >= 600 and int(dead.group(2)) < 600, tail(jobs_run)
+        assert psql(f"SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = '{VACUUM_PROBE}'::regclass") == "0"
+        found = items(metrics(DATA, "vacuum"), "vacuum")
+        assert found["found"] >= 600 and found["removed"] >= 600, found
+        size = wait_for("the database size in Prometheus",
+                        lambda: values('bundle_postgres_database_size_bytes{database="docshare"}', "database"))
+        bloated = values('bundle_postgres_bloated_tables{database="docshare"}', "database")
+        assert size["docshare"] > 0 and bloated == {"docshare": 1}, (size, bloated)
+    finally:
+        psql(f"DROP TABLE IF EXISTS {VACUUM_PROBE}")
+    figure(f"vacuum: docshare is {size['docshare'] / 1048576:.1f} MiB; {dead.group(0)} ({VACUUM_PROBE}: 600 of 1000 rows deleted)")
 
 
 def test_redis_saves_and_rewrites_its_aof(figure, jobs_run):
