@@ -279,8 +279,6 @@ def test_count_mismatches() -> None:
 def test_redis_and_postgres_parsers() -> None:
     info = bm.parse_info("# Persistence\r\nloading:0\r\nrdb_last_bgsave_status:ok\r\naof_enabled:1\r\n")
     assert info == {"loading": "0", "rdb_last_bgsave_status": "ok", "aof_enabled": "1"}
-    assert bm.parse_keyspace("# Keyspace\ndb0:keys=3,expires=1,avg_ttl=5\ndb2:keys=1,expires=0,avg_ttl=0\n") == {
-        "db0": {"keys": 3, "expires": 1}, "db2": {"keys": 1, "expires": 0}}
     stats = bm.table_stats([["public.documents", "80", "40", "8192"], ["public.tags", "10", "1", "100"]])
     assert bm.bloated(stats, 0.2) == ["public.documents"]
     assert bm.quote_ident('we"ird') == '"we""ird"' and bm.quote_literal("it's") == "'it''s'"

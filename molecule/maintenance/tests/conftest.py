@@ -10,7 +10,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -20,6 +20,7 @@ PROJECT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(PROJECT / "molecule" / "_shared"))
 os.environ.setdefault("BUNDLE_ROOT", str(PROJECT))
 
+from figures import figure, print_figures  # noqa: E402,F401  (molecule/_shared/figures.py; figure is a fixture)
 from playbook import run_playbook  # noqa: E402  (molecule/_shared/playbook.py)
 from waiting import wait_for  # noqa: E402,F401  (molecule/_shared/waiting.py)
 
@@ -29,7 +30,6 @@ APP, DATA, MONITOR = "maint-app", "maint-data", "maint-monitor"
 TEXTFILE = "/var/lib/prometheus/node-exporter"
 PROMETHEUS = "http://maint-monitor:9090"
 FETCH = "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
-FIGURES: list[str] = []
 
 
 def host(name: str) -> Any:
@@ -105,16 +105,5 @@ def timers_held() -> Any:
         host(name).run("systemctl start $(systemctl list-unit-files --no-legend 'bundle-maintenance-*.timer' | cut -d' ' -f1)")
 
 
-@pytest.fixture(scope="session")
-def figure() -> Callable[[str], None]:
-    def record(line: str) -> None:
-        print(line)
-        FIGURES.append(line)
-    return record
-
-
-def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
-    if FIGURES:
-        terminalreporter.section("maintenance scenario figures")
-        for line in FIGURES:
-            terminalreporter.write_line(line)
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    print_figures(terminalreporter, "maintenance scenario figures")

@@ -22,8 +22,9 @@ Every run writes its result to the journal, to node exporter's textfile collecto
 /var/lib/bundle-maintenance/<job>.json, and ends with a one-screen summary. Exit codes: 0 success,
 1 failed, 75 skipped (the lock stayed busy), 2 bad usage or configuration.
 
-Installed by roles/maintenance beside bundle_snapshot.py (plugins/module_utils) and app_release.py
-(plugins/filter): the snapshot contract and the image choice are the same code the roles use.
+Installed by roles/maintenance beside bundle_snapshot.py and bundle_redis_rdb.py (plugins/module_utils) and
+app_release.py (plugins/filter): the snapshot contract, an RDB's figures and the image choice are the same code
+the roles use.
 """
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
@@ -52,6 +53,7 @@ for _extra in (HERE, HERE.parents[2] / "plugins" / "module_utils", HERE.parents[
     if (_extra / "bundle_snapshot.py").exists() or (_extra / "app_release.py").exists():
         sys.path.insert(0, str(_extra))
 import app_release  # noqa: E402  (plugins/filter/app_release.py: which release images to remove)
+import bundle_redis_rdb  # noqa: E402  (plugins/module_utils/bundle_redis_rdb.py: an RDB's keys, as the redis role reads them)
 import bundle_snapshot  # noqa: E402  (plugins/module_utils/bundle_snapshot.py: the snapshot contract)
 
 JOBS = ("orphans", "prune", "vacuum", "redis", "drill")
@@ -61,7 +63,6 @@ ITEM_KINDS = ("found", "removed", "quarantined")
 LIST_LIMIT = 15
 DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 INFO_RE = re.compile(r"^([a-z0-9_]+):(.*)$")
-KEYSPACE_RE = re.compile(r"^db(\d+):keys=(\d+),expires=(\d+)")
 HELP = {
     "bundle_maintenance_last_success": "1 when the last run of the maintenance job succeeded, 0 when it failed.",
     "bundle_maintenance_last_run_timestamp_seconds": "End of the last run of the maintenance job, labelled with its result.",
@@ -690,12 +691,6 @@ def parse_info(text: str) -> dict[str, str]:
     return info
 
 
-def parse_keyspace(text: str) -> dict[str, dict[str, int]]:
-    """`INFO keyspace` -> {"db0": {"keys": 3, "expires": 1}}."""
-    return {f"db{m.group(1)}": {"keys": int(m.group(2)), "expires": int(m.group(3))}
-            for m in (KEYSPACE_RE.match(line.strip()) for line in text.splitlines()) if m}
-
-
 def redis_cli(c: Mapping[str, Any], *args: str) -> str:
     """redis-cli as the admin user on loopback; the password goes on stdin (--askpass), never in argv."""
     password = Path(c["password_file"]).read_text().strip()
@@ -820,56 +815,18 @@ def drill_postgres(svc: Mapping[str, Any], meta: Mapping[str, Any], snapshot: Pa
         psql(port, "postgres", f"DROP DATABASE IF EXISTS {quote_ident(drill_db)} WITH (FORCE)")
 
 
-def port_busy(port: int) -> bool:
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def drill_redis(svc: Mapping[str, Any], meta: Mapping[str, Any], snapshot: Path, scratch: Path) -> list[str]:
-    port, user = int(svc.get("port", 6390)), str(svc.get("user", "redis"))
-    if port_busy(port):
-        raise DrillError(f"127.0.0.1:{port} is taken: set maintenance_drill_redis_port to a free port")
-    work = scratch / f"redis-{meta['id']}"
-    work.mkdir(mode=0o700, parents=True)
-    account = pwd.getpwnam(user)
-    os.chown(work, account.pw_uid, account.pw_gid)
-    shutil.copyfile(snapshot / "dump.rdb", work / "dump.rdb")
-    os.chown(work / "dump.rdb", account.pw_uid, account.pw_gid)
-    server = subprocess.Popen(["runuser", "-u", user, "--", "redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                               "--protected-mode", "yes", "--dir", str(work), "--dbfilename", "dump.rdb", "--appendonly", "no",
-                               "--save", "", "--daemonize", "no", "--supervised", "no", "--logfile", str(work / "redis.log"),
-                               "--maxmemory", "0"], cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    cli = ["redis-cli", "-h", "127.0.0.1", "-p", str(port)]
+    """dump.rdb loaded by a throwaway redis-server (no TCP port, a socket in a private folder; the code the redis role
+    takes the checks with), its keys per database compared with the snapshot's checks."""
     try:
-        deadline = time.monotonic() + float(svc.get("timeout", 300))
-        while True:
-            if server.poll() is not None:
-                log_text = (work / "redis.log").read_text()[-1500:] if (work / "redis.log").exists() else ""
-                raise DrillError(f"the scratch redis-server on port {port} stopped while loading dump.rdb: {log_text}")
-            info = parse_info(run([*cli, "INFO", "persistence"], check=False).stdout)
-            if info.get("loading") == "0":
-                break
-            if time.monotonic() > deadline:
-                raise DrillError(f"the scratch redis-server on port {port} did not load dump.rdb in time")
-            time.sleep(0.3)
-        live = parse_keyspace(run([*cli, "INFO", "keyspace"]).stdout)
-        recorded = meta["checks"].get("databases", {})
-        problems = count_mismatches({k: v["keys"] for k, v in live.items()}, {k: v["keys"] for k, v in recorded.items()},
-                                    {k: v.get("expires", 0) for k, v in recorded.items()})
-        if problems:
-            raise DrillError(f"keys differ from the snapshot's checks: {'; '.join(problems[:10])}")
-        return [f"loaded by a scratch redis-server on 127.0.0.1:{port}: {sum(v['keys'] for v in live.values())} keys in "
-                f"{len(live)} databases, as recorded"]
-    finally:
-        if server.poll() is None:
-            run([*cli, "SHUTDOWN", "NOSAVE"], check=False)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        live = bundle_redis_rdb.rdb_keyspace(snapshot / "dump.rdb", int(svc.get("timeout", 300)))
+    except bundle_redis_rdb.RedisCheckError as exc:
+        raise DrillError(str(exc)) from exc
+    problems = bundle_redis_rdb.mismatches(live, meta["checks"])
+    if problems:
+        raise DrillError(f"keys differ from the snapshot's checks: {'; '.join(problems[:10])}")
+    return [f"loaded by a throwaway redis-server (unix socket only): {sum(v['keys'] for v in live.values())} keys in "
+            f"{len(live)} databases, as recorded"]
 
 
 def drill_nfs(svc: Mapping[str, Any], meta: Mapping[str, Any], snapshot: Path, scratch: Path) -> list[str]:
