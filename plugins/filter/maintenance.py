@@ -4,6 +4,9 @@ maintenance_protected:       the release ledger's protected list as the document
                              /var/lib/bundle/protected.json (what prune never removes, and until when)
 maintenance_calendar_period: the longest gap (seconds) between the elapses `systemd-analyze calendar
                              --iterations=N` prints: a job's period, for the overdue alert
+maintenance_calendar_problems, maintenance_calendar_periods: the same for every job's schedule from one
+                             `systemd-analyze calendar` of them all: what is wrong (naming the variable), each period
+maintenance_schedule_textfile: node exporter's textfile of the jobs' periods and when each timer was installed
 maintenance_job_lines:       one line per host and job from the results the playbook collected
 maintenance_job_totals:      the same results in one line for the summary
 """
@@ -75,6 +78,77 @@ def maintenance_calendar_period(text: str, variable: str = "the schedule") -> in
     return int(max((b - a).total_seconds() for a, b in zip(moments, moments[1:])))
 
 
+FAILED_SPEC = re.compile(r"Failed to parse calendar specification '(.*)'")
+ORIGINAL = re.compile(r"^\s*Original form: (.*)$")
+
+
+def _calendar_blocks(text: str) -> dict[str, str]:
+    """`systemd-analyze calendar A B ...` output -> {expression as given: its block}."""
+    blocks: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in str(text).splitlines():
+        match = ORIGINAL.match(line)
+        if match:
+            current = blocks.setdefault(match.group(1).strip(), [])
+        elif current is not None:
+            current.append(line)
+    return {expr: "\n".join(lines) for expr, lines in blocks.items()}
+
+
+def maintenance_calendar_problems(stdout: str, stderr: str, schedules: Mapping[str, str]) -> list[str]:
+    """What is wrong with each job's schedule ({job: OnCalendar expression}), from one `systemd-analyze calendar
+    --iterations=N` of them all; one message per bad schedule, naming its variable; [] when every one repeats."""
+    refused = {m.group(1): line for line in str(stderr).splitlines() if (m := FAILED_SPEC.search(line))}
+    blocks = _calendar_blocks(stdout)
+    problems = []
+    for job, given in schedules.items():
+        variable, expression = f"maintenance_{job}_schedule", str(given).strip()
+        if expression in refused:
+            why = refused[expression].strip()
+        elif expression not in blocks:
+            why = "systemd-analyze calendar said nothing about it"
+        elif len([m for m in map(ELAPSE.match, blocks[expression].splitlines()) if m]) < 2:
+            why = "it elapses once"
+        else:
+            continue
+        problems.append(f"{variable} = '{expression}' is not a recurring systemd OnCalendar expression ({why})")
+    return problems
+
+
+def maintenance_calendar_periods(stdout: str, schedules: Mapping[str, str]) -> dict[str, int]:
+    """{job: period in seconds} from one `systemd-analyze calendar --iterations=N` of every job's schedule."""
+    blocks = _calendar_blocks(stdout)
+    return {job: maintenance_calendar_period(blocks.get(str(expression).strip(), ""), f"maintenance_{job}_schedule")
+            for job, expression in schedules.items()}
+
+
+INSTALLED = re.compile(r'^bundle_maintenance_installed_timestamp_seconds\{maintenance_job="(\w+)"\} (\d+)', re.M)
+
+
+def _label(value: Any) -> str:
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def maintenance_schedule_textfile(existing: str, schedules: Mapping[str, str], periods: Mapping[str, int],
+                                  now: Any) -> str:
+    """The textfile maintenance_schedule.prom: each job's period (from its schedule) and when its timer was installed.
+
+    A job already in `existing` (the file as it is on the host, '' when there is none) keeps its install time, so
+    the file only changes when a schedule or the set of jobs does; a new job gets `now` (epoch seconds).
+    """
+    installed = {job: int(stamp) for job, stamp in INSTALLED.findall(str(existing or ""))}
+    jobs = list(schedules)
+    lines = ["# HELP bundle_maintenance_period_seconds Longest gap between two elapses of the job's timer (its OnCalendar schedule).",
+             "# TYPE bundle_maintenance_period_seconds gauge"]
+    lines += [f'bundle_maintenance_period_seconds{{maintenance_job="{job}",schedule="{_label(schedules[job])}"}} {int(periods[job])}'
+              for job in jobs]
+    lines += ["# HELP bundle_maintenance_installed_timestamp_seconds When the job's timer was installed (overdue alert before a first success).",
+              "# TYPE bundle_maintenance_installed_timestamp_seconds gauge"]
+    lines += [f'bundle_maintenance_installed_timestamp_seconds{{maintenance_job="{job}"}} {installed.get(job, int(float(now)))}'
+              for job in jobs]
+    return "\n".join(lines) + "\n"
+
+
 def maintenance_job_lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
     """'prune on db1: SUCCESS in 3.2 s (found 3, removed 3, quarantined 0)' per result of the program (--json)."""
     lines = []
@@ -100,12 +174,16 @@ def maintenance_job_totals(results: Sequence[Mapping[str, Any]]) -> str:
 
 
 class FilterModule:
-    """maintenance_protected, maintenance_calendar_period, maintenance_job_lines, maintenance_job_totals."""
+    """maintenance_protected, maintenance_calendar_period(s), maintenance_calendar_problems, maintenance_schedule_textfile,
+    maintenance_job_lines, maintenance_job_totals."""
 
     def filters(self) -> dict[str, Any]:
         return {
             "maintenance_protected": maintenance_protected,
             "maintenance_calendar_period": maintenance_calendar_period,
+            "maintenance_calendar_periods": maintenance_calendar_periods,
+            "maintenance_calendar_problems": maintenance_calendar_problems,
+            "maintenance_schedule_textfile": maintenance_schedule_textfile,
             "maintenance_job_lines": maintenance_job_lines,
             "maintenance_job_totals": maintenance_job_totals,
         }

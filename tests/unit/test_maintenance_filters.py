@@ -78,3 +78,48 @@ def test_job_lines_and_totals() -> None:
     lines = maintenance.maintenance_job_lines(results)
     assert lines == ["prune on db1: SUCCESS in 3.2 s (found 3, removed 3, quarantined 0)",
                      "drill on db1: FAILED in 9.0 s (found 3, removed 0, quarantined 0): postgres is not restorable"]
+
+
+TWO = WEEKLY + """
+  Original form: 2030-01-01 00:00
+Normalized form: 2030-01-01 00:00:00
+    Next elapse: Tue 2030-01-01 00:00:00 UTC
+       From now: 3 years 1 month left
+
+  Original form: hourly
+Normalized form: *-*-* *:00:00
+    Next elapse: Tue 2026-12-01 16:00:00 UTC
+       From now: 36min left
+       Iter. #2: Tue 2026-12-01 17:00:00 UTC
+       From now: 1h 36min left
+"""
+
+
+def test_one_calendar_call_for_every_schedule() -> None:
+    schedules = {"orphans": "Sat 03:40", "redis": "hourly", "vacuum": "Sat 03:40"}
+    assert maintenance.maintenance_calendar_problems(TWO, "", schedules) == []
+    assert maintenance.maintenance_calendar_periods(TWO, schedules) == {"orphans": 7 * 86400, "redis": 3600, "vacuum": 7 * 86400}
+    bad = {"drill": "Sat 3:99", "prune": "2030-01-01 00:00", "redis": "hourly", "vacuum": "never"}
+    problems = maintenance.maintenance_calendar_problems(TWO, "Failed to parse calendar specification 'Sat 3:99': Invalid argument\n", bad)
+    assert problems == [
+        "maintenance_drill_schedule = 'Sat 3:99' is not a recurring systemd OnCalendar expression "
+        "(Failed to parse calendar specification 'Sat 3:99': Invalid argument)",
+        "maintenance_prune_schedule = '2030-01-01 00:00' is not a recurring systemd OnCalendar expression (it elapses once)",
+        "maintenance_vacuum_schedule = 'never' is not a recurring systemd OnCalendar expression "
+        "(systemd-analyze calendar said nothing about it)"]
+    with pytest.raises(AnsibleFilterError, match="maintenance_prune_schedule does not repeat"):
+        maintenance.maintenance_calendar_periods(TWO, {"prune": "2030-01-01 00:00"})
+
+
+def test_schedule_textfile_keeps_install_times() -> None:
+    schedules, periods = {"prune": "*-*-* 04:20", "redis": "hourly"}, {"prune": 86400, "redis": 3600}
+    first = maintenance.maintenance_schedule_textfile("", schedules, periods, 1000.5)
+    assert 'bundle_maintenance_period_seconds{maintenance_job="prune",schedule="*-*-* 04:20"} 86400\n' in first
+    assert 'bundle_maintenance_installed_timestamp_seconds{maintenance_job="redis"} 1000\n' in first
+    assert first.count("# TYPE ") == 2 and first.endswith("\n")
+    # Converged again later: unchanged (the install times stay); a new job gets its own.
+    assert maintenance.maintenance_schedule_textfile(first, schedules, periods, 5000) == first
+    more = maintenance.maintenance_schedule_textfile(first, {**schedules, "drill": 'Sat "x"'}, {**periods, "drill": 604800}, 5000)
+    assert 'installed_timestamp_seconds{maintenance_job="prune"} 1000' in more
+    assert 'installed_timestamp_seconds{maintenance_job="drill"} 5000' in more
+    assert 'schedule="Sat \\"x\\""' in more

@@ -4,12 +4,13 @@ maint-app runs docshare (converged by playbooks/app.yml), maint-data PostgreSQL,
 maint-monitor Prometheus. The tests run in file order and build on each other, with as few playbook runs as
 the checks allow (each one takes the real deploy lock, runs every host's preflight and writes the summary):
 timers installed where their jobs apply; a run with a bad schedule (and a maintenance job running) refused
-in preflight with nothing written; orphans both ways, reported by the timer, then moved to the quarantine by
-the playbook and an old quarantine purged; a real snapshot.yml holding the lock while the playbook is refused
-and a timer's job waits for it; prune (against a seeded ledger of live, good and bad releases), vacuum, the
-Redis check and the restore drill in one playbook run; the drill in Prometheus, a corrupted snapshot turning
-it to 0 with its alerts; a timer's job skipping and waiting for a deploy's marker; each timer's service
-started by hand, checked in its journal and its metrics.
+in preflight with nothing written anywhere; orphans reported by the timer; a real snapshot.yml holding the
+lock while the playbook is refused and a timer's job waits for it; then one playbook run of all five jobs
+(orphans deleting into the dated quarantine and purging an old one, prune against a seeded ledger of live, good
+and bad releases, vacuum of real dead tuples, the Redis save and AOF rewrite, the restore drill) checked job
+by job; the drill in Prometheus and a corrupted snapshot turning it to 0 with its alerts; a timer's job
+skipping and waiting for a deploy's marker; each timer's service started by hand, checked in its journal and
+its metrics.
 """
 from __future__ import annotations
 
@@ -157,23 +158,6 @@ def test_the_orphans_timer_reports_counts_and_paths_and_moves_nothing(figure):
     figure(f"orphans timer (report only): {items(text, 'orphans')} (a file without a row, a row without a file, an abandoned upload)")
 
 
-def test_the_playbook_moves_orphans_to_the_dated_quarantine_and_purges_old_ones(figure):
-    data = host(DATA)
-    code, out = playbook("maintenance", tags="orphans", maintenance_delete=True)
-    assert code == 0, tail(out)
-    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
-    for name in (SEEN["orphan"], SEEN["partial"]):
-        assert not data.file(f"{DOCS}/{name}").exists and data.file(f"{DOCS}/.quarantine/{today}/{name}").exists, name
-    assert psql(f"SELECT count(*) FROM documents WHERE id = {int(SEEN['doc_id'])}") == "0", "the row without a file is deleted"
-    assert not data.file(f"{DOCS}/.quarantine/2020-01-01").exists, "a quarantine older than maintenance_quarantine_days is purged"
-    text = metrics(APP, "orphans")
-    assert items(text, "orphans") == {"found": 3, "removed": 2, "quarantined": 2}, text
-    assert f"purged {DOCS}/.quarantine/2020-01-01 (1 files" in out, tail(out)
-    assert re.search(r"orphans on maint-app: SUCCESS in [\d.]+ s \(found 3, removed 2, quarantined 2\)", out), tail(out)
-    figure(f"orphans playbook with maintenance_delete: {items(text, 'orphans')} (2 files to .quarantine/{today}/, 1 row deleted, "
-           "1 old quarantined file purged)")
-
-
 # --- the deploy lock, held by a real operations playbook ---------------------------------------------
 def test_a_snapshot_run_holds_the_lock_against_the_playbook_and_the_timers(figure):
     code, out = playbook(SCENARIO / "seed.yml")
@@ -212,13 +196,14 @@ def test_a_snapshot_run_holds_the_lock_against_the_playbook_and_the_timers(figur
            f"{'skipped after ' + str(LOCK_WAIT) + ' s' if skipped else 'ran'}")
 
 
-# --- prune, vacuum, redis and the drill: one playbook run ------------------------------------------
+# --- the five jobs by playbook, in one run ------------------------------------------------------
 VACUUM_PROBE = "public.maint_vacuum_probe"
 
 
 @pytest.fixture(scope="module")
 def jobs_run() -> str:
-    """playbooks/maintenance.yml --tags prune,vacuum,redis,drill once (keep 1 snapshot and 1 image), its output.
+    """playbooks/maintenance.yml once for all five jobs, orphans deleting (-e maintenance_delete=true), keep 1 snapshot
+    and 1 image; its output.
 
     Before it, a table of the application's database gets 600 dead tuples of 1000 (autovacuum off for it, so only the
     job's VACUUM can remove them)."""
@@ -226,9 +211,26 @@ def jobs_run() -> str:
          f"INSERT INTO {VACUUM_PROBE} SELECT generate_series(1, 1000); DELETE FROM {VACUUM_PROBE} WHERE id <= 600")
     wait_for("the dead tuples in the statistics", lambda: psql(
         f"SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = '{VACUUM_PROBE}'::regclass") == "600", timeout=30, every=1)
-    code, out = playbook("maintenance", tags="prune,vacuum,redis,drill", maintenance_keep_snapshots=1, maintenance_keep_images=1)
+    code, out = playbook("maintenance", maintenance_delete=True, maintenance_keep_snapshots=1, maintenance_keep_images=1)
     assert code == 0, tail(out)
+    # orphans on maint-app, prune on both hosts, vacuum, redis and drill on maint-data
+    assert re.search(r"Jobs: 6 runs of 5 jobs: 6 success;", out), tail(out)
     return out
+
+
+def test_the_playbook_moves_orphans_to_the_dated_quarantine_and_purges_old_ones(figure, jobs_run):
+    data, out = host(DATA), jobs_run
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    for name in (SEEN["orphan"], SEEN["partial"]):
+        assert not data.file(f"{DOCS}/{name}").exists and data.file(f"{DOCS}/.quarantine/{today}/{name}").exists, name
+    assert psql(f"SELECT count(*) FROM documents WHERE id = {int(SEEN['doc_id'])}") == "0", "the row without a file is deleted"
+    assert not data.file(f"{DOCS}/.quarantine/2020-01-01").exists, "a quarantine older than maintenance_quarantine_days is purged"
+    text = metrics(APP, "orphans")
+    assert items(text, "orphans") == {"found": 3, "removed": 2, "quarantined": 2}, text
+    assert f"purged {DOCS}/.quarantine/2020-01-01 (1 files" in out, tail(out)
+    assert re.search(r"orphans on maint-app: SUCCESS in [\d.]+ s \(found 3, removed 2, quarantined 2\)", out), tail(out)
+    figure(f"orphans playbook with maintenance_delete: {items(text, 'orphans')} (2 files to .quarantine/{today}/, 1 row deleted, "
+           "1 old quarantined file purged)")
 
 
 def test_prune_keeps_live_good_and_recent_bad_releases(figure, jobs_run):
@@ -252,7 +254,7 @@ def test_prune_keeps_live_good_and_recent_bad_releases(figure, jobs_run):
 def test_vacuum_removes_dead_tuples_and_reports_sizes(figure, jobs_run):
     try:
         assert "VACUUM (ANALYZE) of" in jobs_run and "public.documents" in jobs_run, tail(jobs_run)
-        assert f"tables above the bloat ratio 0.2 before: {VACUUM_PROBE}" in jobs_run, tail(jobs_run)
+        assert re.search(rf"tables above the bloat ratio 0.2 before: [^\n]*{re.escape(VACUUM_PROBE)}", jobs_run), tail(jobs_run)
         dead = re.search(r"dead tuples (\d+) -> (\d+)", jobs_run)
         assert dead and int(dead.group(1)) >= 600 and int(dead.group(2)) < 600, tail(jobs_run)
         assert psql(f"SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = '{VACUUM_PROBE}'::regclass") == "0"
@@ -261,7 +263,7 @@ def test_vacuum_removes_dead_tuples_and_reports_sizes(figure, jobs_run):
         size = wait_for("the database size in Prometheus",
                         lambda: values('bundle_postgres_database_size_bytes{database="docshare"}', "database"))
         bloated = values('bundle_postgres_bloated_tables{database="docshare"}', "database")
-        assert size["docshare"] > 0 and bloated == {"docshare": 1}, (size, bloated)
+        assert size["docshare"] > 0 and bloated["docshare"] >= 1, (size, bloated)
     finally:
         psql(f"DROP TABLE IF EXISTS {VACUUM_PROBE}")
     figure(f"vacuum: docshare is {size['docshare'] / 1048576:.1f} MiB; {dead.group(0)} ({VACUUM_PROBE}: 600 of 1000 rows deleted)")
