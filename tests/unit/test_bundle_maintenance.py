@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -325,3 +326,20 @@ def test_a_job_not_configured_here_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config(tmp_path)))
     assert bm.main(["vacuum", "--config", str(path)]) == bm.EXIT_USAGE
+
+
+def test_a_job_longer_than_its_timeout_is_stopped_and_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    def endless(cfg: Any, opts: Any, log: Any) -> Any:
+        time.sleep(30)
+
+    monkeypatch.setitem(bm.JOB_FUNCTIONS, "vacuum", endless)
+    cfg = config(tmp_path, {"vacuum": {"timeout": 1}})
+    started = time.monotonic()
+    assert bm.run_job(cfg, "vacuum", bm.Options(), as_json=True) == bm.EXIT_FAILED
+    assert time.monotonic() - started < 10
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result["result"] == "timeout" and "maintenance_vacuum_timeout" in result["error"]
+    metrics = (tmp_path / "textfile" / "maintenance_vacuum.prom").read_text()
+    assert 'result="timeout"' in metrics and 'bundle_maintenance_last_success{maintenance_job="vacuum"} 0' in metrics
+    assert not Path(cfg["lock"]["job_marker"]).exists(), "the job's marker goes with it"
