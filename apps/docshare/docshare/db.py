@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 CONNECT_TIMEOUT_SECONDS = 3
 # Advisory lock keys (pg_advisory_lock(bigint)); one per job that must never run twice at once.
@@ -27,7 +28,9 @@ def connect(
     application_name: str = "docshare",
     connect_timeout: int = CONNECT_TIMEOUT_SECONDS,
 ) -> psycopg.Connection[Any]:
-    options = f"-c statement_timeout={statement_timeout_ms}" if statement_timeout_ms else None
+    # Options of the URL itself (`?options=-csearch_path%3D...`) are kept: a keyword argument would replace them.
+    options = " ".join(o for o in (conninfo_to_dict(url).get("options") or "",
+                                   f"-c statement_timeout={statement_timeout_ms}" if statement_timeout_ms else "") if o)
     kwargs: dict[str, Any] = {"connect_timeout": connect_timeout, "application_name": application_name}
     if options:
         kwargs["options"] = options

@@ -81,3 +81,16 @@ def test_write_on_dead_connection_is_not_retried(conns: list[FakeConn]) -> None:
         database.execute("UPDATE documents SET name = 'x'")
     assert database.execute("UPDATE documents SET name = 'x'") == []  # next call reconnects
     assert len(conns) == 2
+
+
+def test_options_of_the_url_are_kept_with_the_statement_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(dbmod.psycopg, "connect", lambda url, **kwargs: seen.update(url=url, **kwargs))
+    dbmod.connect("postgresql://u:p@h/d?options=-csearch_path%3Dscratch", statement_timeout_ms=2000)
+    assert seen["options"] == "-csearch_path=scratch -c statement_timeout=2000"
+    seen.clear()
+    dbmod.connect("postgresql://u:p@h/d", statement_timeout_ms=5)
+    assert seen["options"] == "-c statement_timeout=5"
+    seen.clear()
+    dbmod.connect("postgresql://u:p@h/d")
+    assert "options" not in seen

@@ -270,7 +270,7 @@ def test_short_password_fails_in_preflight_naming_the_variable(db):
     before = db.file("/etc/postgresql/15/main/pg_hba.conf").sha256sum
     run = run_playbook(SCENARIO / "converge.yml", {"postgres_db_password": "short"})
     assert run.returncode != 0
-    assert "postgres_db_password must be set in inventory (vault) to a string of at least 16 characters" in run.stdout
+    assert "postgres_db_password must be set in inventory (vault) to a generated string of at least 16 characters" in run.stdout
     assert db.file("/etc/postgresql/15/main/pg_hba.conf").sha256sum == before
 
 

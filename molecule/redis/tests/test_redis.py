@@ -254,7 +254,8 @@ def test_short_password_fails_in_preflight_naming_the_variable(server):
     before = server.file("/etc/redis/redis.conf").sha256sum
     res = run_playbook(SCENARIO / "converge.yml", {"redis_app_password": "short"})
     assert res.returncode != 0
-    assert "redis_app_password must be set in inventory (Vault in real environments), without spaces and at least 16" in res.stdout
+    assert "redis_app_password must be set in inventory (Vault in real environments) to a generated value" in res.stdout
+    assert "at least 16 characters long (redis_password_min_length)" in res.stdout
     assert "redis_admin_password must" not in res.stdout
     assert server.file("/etc/redis/redis.conf").sha256sum == before
 

@@ -93,14 +93,17 @@ class Traffic:
     """Requests sent continuously through nginx from a background thread; every answer counted."""
 
     url: str
-    # nginx rate-limits /api/ and /upload strictly (2 r/s): stay below it on those paths.
-    paths: tuple[str, ...] = ("/", "/health", "/", "/api/documents")
+    # nginx rate-limits /api/ and /upload strictly (2 r/s): stay below it on those paths. /health is internal
+    # (404 through nginx), so the app's own pages only.
+    paths: tuple[str, ...] = ("/", "/", "/", "/api/documents")
     rate: float = 6.0
     statuses: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     bodies_with: Counter = field(default_factory=Counter)
     marker: str = ""
-    headers: dict = field(default_factory=dict)
+    # As a logged-in user: nginx's cache is bypassed, so every request reaches an app host (a cached answer
+    # would hide a failed one).
+    headers: dict = field(default_factory=lambda: {"Cookie": "sessionid=stack-traffic"})
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 

@@ -49,8 +49,11 @@ def source(tmp_root: Path, letter: str, extra: str = "") -> Path:
     if extra == "crashes-on-app2":
         # The release crashes on start on the second app host only: its health gate fails there.
         wsgi = root / "docshare" / "wsgi.py"
-        wsgi.write_text("import socket\nif socket.gethostname().endswith('app2'):\n"
-                        "    raise SystemExit('release-C crashes on start on this host')\n" + wsgi.read_text())
+        crash = "import socket\nif socket.gethostname().endswith('app2'):\n    raise SystemExit('release-C crashes on start on this host')\n"
+        lines = wsgi.read_text().splitlines(keepends=True)
+        after = max((i + 1 for i, line in enumerate(lines) if line.startswith("from __future__")), default=0)
+        wsgi.write_text("".join(lines[:after]) + crash + "".join(lines[after:]))
+        compile(wsgi.read_text(), str(wsgi), "exec")  # the release must build: it fails on start, on app2 only
     if extra == "api-5xx":
         code = code.replace("    def list_documents() -> Response:\n",
                             "    def list_documents() -> Response:\n        import random\n        if random.random() < 0.5:\n"
@@ -100,6 +103,15 @@ def upload(web, site, name: str) -> dict:
     assert response.status_code == 201, response.text
     DOCS[name] = response.json()
     return DOCS[name]
+
+
+def documents_listing(web, site) -> list[dict]:
+    """The app's document list through nginx; the answer's status and body in the message if it is not one."""
+    response = web.get(f"{site}/api/documents?limit=500", timeout=10)
+    body = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
+    assert response.status_code == 200 and "documents" in body, (
+        f"/api/documents answered {response.status_code} {response.headers.get('X-Cache-Status')}: {response.text[:400]}")
+    return body["documents"]
 
 
 # --- A then B --------------------------------------------------------------------------------------
@@ -182,7 +194,7 @@ def test_bad_release_is_never_deployed_again(tmp_root):
 def test_5xx_during_the_bake_window_reverts_the_fleet(tmp_root, site, measure):
     # A logged-in user's requests bypass nginx's cache, which would otherwise answer with its stale
     # copy when the app fails (proxy_cache_use_stale): they see the 5xx, and so does the bake query.
-    with Traffic(site, paths=("/", "/api/documents?limit=3", "/health", "/health"), rate=6,
+    with Traffic(site, paths=("/", "/api/documents?limit=3", "/", "/"), rate=6,
                  headers={"Cookie": "sessionid=bake-window-user"}) as traffic:
         code, out = deploy(source(tmp_root, "D", "api-5xx"), deploy_bake_seconds=45, deploy_bake_interval=15)
     measure(traffic.line("deploy D (5xx during the bake window)"))
@@ -258,12 +270,12 @@ def test_rollback_to_a_with_data(site, web, measure):
     window = re.search(r"maintenance window (\d+) s", out)
     measure(f"rollback to A with data: {seconds:.0f} s in all, maintenance window {window.group(1) if window else '?'} s")
     assert running_releases() == {a} and current() == a
-    listing = {d["id"] for d in web.get(f"{site}/api/documents?limit=500", timeout=10).json()["documents"]}
+    listing = {d["id"] for d in documents_listing(web, site)}
     assert DOCS["before-a"]["id"] in listing, "a document from before A's snapshot must survive"
     assert DOCS["after-a"]["id"] not in listing and DOCS["after-b"]["id"] not in listing, "documents after A's snapshot must be gone"
     assert web.get(f"{site}/documents/{DOCS['before-a']['id']}/download", timeout=10).status_code == 200
     documents_now = int(host(DB).check_output("runuser -u postgres -- psql -XAt -d docshare -c 'SELECT count(*) FROM documents'"))
-    assert documents_now == rows_at_snapshot["tables"]["documents"], (documents_now, rows_at_snapshot)
+    assert documents_now == rows_at_snapshot["tables"]["public.documents"], (documents_now, rows_at_snapshot)
     assert redis_at_snapshot, "redis snapshot records its keys"
     ledger_now = ledger()
     assert ledger_now[RELEASES["E"]]["status"] == "rolled-back" and ledger_now[a]["status"] == "good"
