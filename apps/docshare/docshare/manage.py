@@ -1,7 +1,7 @@
 """Operational commands: ``python -m docshare.manage <command>``.
 
 migrate            apply pending schema migrations (advisory lock; safe to run twice)
-cleanup-orphans    remove files with no row, rows with no file, stale partial uploads
+cleanup-orphans    remove files with no row, rows with no file, stale partial uploads (--quarantine DIR moves the files)
 db-upkeep          VACUUM (ANALYZE) the application tables
 build-static       copy assets under content-hashed names and write manifest.json
 check              validate the configuration (exit 0 when valid)
@@ -37,7 +37,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_cleanup_orphans(args: argparse.Namespace) -> int:
     from .db import LOCK_CLEANUP, Database, LockNotAcquired, advisory_lock
-    from .orphans import find_orphans
+    from .orphans import find_orphans, remove_orphan_files
     from .repository import PostgresRepository
     from .storage import FileStore
 
@@ -50,13 +50,10 @@ def cmd_cleanup_orphans(args: argparse.Namespace) -> int:
             # Rows first: a file written after this point is younger than min-age anyway.
             rows = repo.all_rows()
             report = find_orphans(store.list_files(), rows, now=time.time(), min_age_seconds=args.min_age)
-            removed_files = removed_rows = 0
+            removed_files = removed_rows = quarantined_files = 0
             refused = report.row_deletion_refused() and not args.force
             if not args.dry_run:
-                for name in report.orphan_files:
-                    removed_files += store.delete(name)
-                for name in report.stale_uploads:
-                    removed_files += store.delete_raw(name)
+                removed_files, quarantined_files = remove_orphan_files(report, store, args.quarantine)
                 if not refused:
                     removed_rows = repo.delete_ids(report.orphan_rows)
                 if removed_rows:
@@ -67,6 +64,8 @@ def cmd_cleanup_orphans(args: argparse.Namespace) -> int:
     finally:
         db.close()
     summary = report.summary(args.dry_run, removed_files, removed_rows)
+    if args.quarantine:
+        summary.update(quarantine=args.quarantine, quarantined_files=quarantined_files)
     if refused:
         summary["refused"] = (
             f"{len(report.orphan_rows)} of {report.rows_scanned} rows have no file: is {config.documents_dir} "
@@ -77,6 +76,8 @@ def cmd_cleanup_orphans(args: argparse.Namespace) -> int:
             "orphan_files": report.orphan_files,
             "orphan_rows": report.orphan_rows,
             "stale_uploads": report.stale_uploads,
+            "missing_files": {str(k): v for k, v in sorted(report.missing_files.items())},
+            "documents_dir": str(config.documents_dir),
         }
     _print(summary)
     return 3 if refused and not args.dry_run else 0
@@ -123,6 +124,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if not errors else 1
 
 
+def _absolute(value: str) -> str:
+    if not value.startswith("/"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an absolute path")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m docshare.manage", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -138,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-age", type=float, default=3600, help="ignore files younger than this many seconds")
     p.add_argument("--verbose", action="store_true", help="list the orphans in the summary")
     p.add_argument("--force", action="store_true", help="delete orphan rows even when most rows look orphaned")
+    p.add_argument("--quarantine", metavar="DIR", type=_absolute,
+                   help="move orphan files and stale uploads into DIR (e.g. <documents>/.quarantine/<date>) instead of deleting them")
     p.set_defaults(func=cmd_cleanup_orphans)
 
     p = sub.add_parser("db-upkeep", help="VACUUM (ANALYZE) the application tables")

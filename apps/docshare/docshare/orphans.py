@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .models import Document
-from .storage import UPLOAD_PREFIX, UPLOAD_SUFFIX, FileEntry, is_stored_name
+from .storage import UPLOAD_PREFIX, UPLOAD_SUFFIX, FileEntry, FileStore, is_stored_name
 
 DEFAULT_MIN_AGE_SECONDS = 3600
 # Refuse to delete more rows than this share of all rows (an unmounted share looks empty).
@@ -27,6 +27,8 @@ class OrphanReport:
     rows_scanned: int = 0
     orphan_files: list[str] = field(default_factory=list)
     orphan_rows: list[int] = field(default_factory=list)
+    # The file each orphan row names (missing from the share), by row id.
+    missing_files: dict[int, str] = field(default_factory=dict)
     stale_uploads: list[str] = field(default_factory=list)
     ignored_files: int = 0
     too_young: int = 0
@@ -80,7 +82,21 @@ def find_orphans(
                 report.too_young += 1
         else:
             report.ignored_files += 1
-    report.orphan_rows = sorted(r.id for r in row_list if r.stored_name not in present)
+    report.missing_files = {r.id: r.stored_name for r in row_list if r.stored_name not in present}
+    report.orphan_rows = sorted(report.missing_files)
     report.orphan_files.sort()
     report.stale_uploads.sort()
     return report
+
+
+def remove_orphan_files(report: OrphanReport, store: FileStore, quarantine: str | None = None) -> tuple[int, int]:
+    """Delete the orphan files and stale uploads, or move them into ``quarantine``; (removed, quarantined)."""
+    removed = quarantined = 0
+    for name in report.orphan_files + report.stale_uploads:
+        if quarantine:
+            quarantined += store.quarantine(name, quarantine)
+        elif name in report.stale_uploads:
+            removed += store.delete_raw(name)
+        else:
+            removed += store.delete(name)
+    return removed, quarantined

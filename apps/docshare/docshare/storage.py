@@ -148,6 +148,22 @@ class FileStore:
             return False
         return True
 
+    def quarantine(self, name: str, folder: str | os.PathLike[str]) -> bool:
+        """Move a stored file or a temporary upload into ``folder`` instead of deleting it.
+
+        The folder is created (group-writable, setgid like the share) when missing; a file already
+        gone returns False. Nothing but this app's own names is ever moved.
+        """
+        if not (is_stored_name(name) or (name.startswith(UPLOAD_PREFIX) and name.endswith(UPLOAD_SUFFIX) and "/" not in name)):
+            raise ValueError(f"not a document or temporary upload name: {name!r}")
+        target = Path(folder)
+        target.mkdir(mode=0o2770, parents=True, exist_ok=True)
+        try:
+            shutil.move(str(self.root / name), str(target / name))
+        except FileNotFoundError:
+            return False
+        return True
+
     def iter_entries(self) -> Iterator[FileEntry]:
         with os.scandir(self.root) as it:
             for entry in it:

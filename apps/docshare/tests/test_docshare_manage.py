@@ -52,7 +52,14 @@ def test_parser_knows_the_contract_commands() -> None:
     parser = build_parser()
     assert parser.parse_args(["cleanup-orphans", "--dry-run"]).dry_run is True
     assert parser.parse_args(["build-static", "--out", "/x"]).out == "/x"
+    assert parser.parse_args(["cleanup-orphans", "--quarantine", "/srv/documents/.quarantine/2026-12-01"]).quarantine
+    assert parser.parse_args(["cleanup-orphans"]).quarantine is None
     for command in ("migrate", "db-upkeep", "check"):
         assert parser.parse_args([command]).command == command
     with pytest.raises(SystemExit):
         parser.parse_args(["build-static"])  # --out is required
+
+
+def test_quarantine_must_be_an_absolute_path() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["cleanup-orphans", "--quarantine", "relative/dir"])

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from docshare.models import Document
-from docshare.orphans import find_orphans
-from docshare.storage import FileEntry
+from docshare.orphans import find_orphans, remove_orphan_files
+from docshare.storage import FileEntry, FileStore
 
 NOW = 1_000_000.0
 OLD = NOW - 7200
@@ -86,3 +87,24 @@ def test_a_few_orphan_rows_are_fine() -> None:
     rows = [row(i, f"{i:032x}") for i in range(1, 4)]
     report = find_orphans([], rows, now=NOW)
     assert not report.row_deletion_refused()
+
+
+def test_orphan_rows_name_their_missing_file() -> None:
+    report = find_orphans([FileEntry(A, 1, OLD)], [row(1, A), row(2, D)], now=NOW)
+    assert report.orphan_rows == [2] and report.missing_files == {2: D}
+
+
+def test_orphan_files_go_to_quarantine_or_away(tmp_path: Path) -> None:
+    stale = ".upload-" + "f" * 32 + ".part"
+    for name in (B, C, stale):
+        (tmp_path / name).write_text(name)
+    files = FileStore(tmp_path).list_files()
+    report = find_orphans(files, [], now=max(f.mtime for f in files) + 7200)
+    assert report.orphan_files == [B, C] and report.stale_uploads == [stale]
+    folder = tmp_path / ".quarantine" / "2026-12-01"
+    assert remove_orphan_files(report, FileStore(tmp_path), str(folder)) == (0, 3)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([B, C, stale])
+    for name in (B, C, stale):
+        (tmp_path / name).write_text(name)
+    assert remove_orphan_files(report, FileStore(tmp_path)) == (3, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".quarantine"]

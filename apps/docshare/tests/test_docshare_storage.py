@@ -108,3 +108,19 @@ def test_probe_writable(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(OSError):
         FileStore(tmp_path / "missing").probe_writable()
+
+
+def test_quarantine_moves_instead_of_deleting(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    saved = store.save(io.BytesIO(b"kept aside"), "a.txt")
+    partial = tmp_path / (".upload-" + "e" * 32 + ".part")
+    partial.write_bytes(b"half")
+    folder = tmp_path / ".quarantine" / "2026-12-01"
+    assert store.quarantine(saved.stored_name, folder)
+    assert store.quarantine(partial.name, folder)
+    assert not store.quarantine(saved.stored_name, folder)  # already moved
+    assert (folder / saved.stored_name).read_bytes() == b"kept aside"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([saved.stored_name, partial.name])
+    assert store.list_files() == []  # the quarantine folder is no document
+    with pytest.raises(ValueError):
+        store.quarantine("../etc/passwd", folder)
