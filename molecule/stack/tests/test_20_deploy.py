@@ -290,10 +290,10 @@ def test_rollback_without_target_goes_to_the_last_good_release(site, measure):
     assert traffic.failed == 0, traffic.errors[:20]
 
 
-@pytest.mark.parametrize("target,message", [("C", "bad release"), ("no-such-release", "not in the ledger"), ("../etc", "not a release id")])
-def test_rollback_to_bad_unknown_or_malformed_changes_nothing(target, message):
+# An unknown or malformed rollback_to is among test_40's bad-input cases (each host's state compared).
+def test_rollback_to_a_bad_release_changes_nothing():
     before = (running_releases(), ledger(), current())
-    code, out = playbook("rollback", rollback_to=RELEASES.get(target, target))
-    assert code != 0 and message in out, summary_of(out)
+    code, out = playbook("rollback", rollback_to=RELEASES["C"])
+    assert code != 0 and "bad release" in out, summary_of(out)
     assert "REFUSED before any change" in out
     assert (running_releases(), ledger(), current()) == before

@@ -3,7 +3,7 @@ that names the variable and says what is expected.
 
 Each case is the lab's inventory (this scenario's hosts, inventories/lab/group_vars) with one file
 added in group_vars/<group>/, or one extra variable, run through the playbook an operator would run
-(site.yml, deploy.yml, rollback.yml). Facts are cached between cases (they do not change), and a
+(site.yml, deploy.yml, rollback.yml, maintenance.yml). Facts are cached between cases (they do not change), and a
 site.yml case is limited to the hosts the wrong value concerns plus localhost; its preflight play is
 any_errors_fatal, so one host's bad input stops every host. Proof that no host changed: a marker
 file on every host before the first case, and after the last no file under the paths the playbooks
@@ -61,9 +61,11 @@ CASES = [
     ("firewall-admin-bad-cidr", "site", "proxy", {"firewall_admin_networks": ["10.0.0.0/33"]}, {}, ["firewall_admin_networks"]),
     ("firewall-admin-empty", "site", "proxy", {"firewall_admin_networks": []}, {}, ["firewall_admin_networks"]),
     ("registry-password-short", "site", "registry", {"registry_users": [{"name": "deploy", "password": "short"}]}, {}, ["registry_users"]),
+    ("maintenance-schedule-rejected-by-systemd", "site", "db", {"maintenance_orphans_schedule": "Fri 25:99"}, {}, ["maintenance_orphans_schedule"]),
     ("empty-app-group", "site", "EMPTY-APP-GROUP", {}, {}, ["nginx_upstream_group"]),
     ("deploy-bake-query-does-not-parse", "deploy", None, {}, {"deploy_bake_query": "sum(rate(bundle_http_requests_total[1m]"}, ["deploy_bake_query"]),
     ("deploy-batch-too-large", "deploy", None, {}, {"deploy_serial": 2}, ["deploy_serial", "deploy_min_healthy"]),
+    ("maintenance-keep-no-snapshot", "maintenance", None, {}, {"maintenance_keep_snapshots": 0}, ["maintenance_keep_snapshots"]),
     ("rollback-to-unknown", "rollback", None, {}, {"rollback_to": "no-such-release"}, ["rollback_to", "not in the ledger"]),
     ("rollback-to-malformed", "rollback", None, {}, {"rollback_to": "../etc/passwd"}, ["rollback_to", "not a release id"]),
 ]
@@ -77,9 +79,10 @@ def marker(measure):
         host(name).check_output(f"touch {MARKER}")
     yield
     changed = {}
-    # Not written by a playbook: the monitoring role's writability timer rewrites shared_volume.prom every minute.
+    # Not written by a playbook: the monitoring role's writability timer rewrites shared_volume.prom every minute,
+    # and a maintenance timer (the hourly Redis check) writes its maintenance_<job>.prom whenever it fires.
     for name in HOSTS:
-        out = host(name).check_output(f"find {WATCHED} -xdev -newer {MARKER} -type f 2>/dev/null | grep -v -e '/var/lib/docshare/.*cache' -e '/node-exporter/shared_volume.prom$' || true")
+        out = host(name).check_output(f"find {WATCHED} -xdev -newer {MARKER} -type f 2>/dev/null | grep -v -e '/var/lib/docshare/.*cache' -e '/node-exporter/shared_volume.prom$' -e '/node-exporter/maintenance_[a-z]*.prom$' || true")
         if out.strip():
             changed[name] = out.split()
     measure(f"bad input: {len(RESULTS)} of {len(CASES)} cases refused with the variable named; hosts changed: {changed or 'none'}")
