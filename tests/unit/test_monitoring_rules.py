@@ -11,6 +11,7 @@ What runs where:
 """
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -27,58 +28,37 @@ sys.path.insert(0, str(ROOT / "plugins" / "filter"))
 import monitoring_scrape  # noqa: E402
 
 DURATION = re.compile(r"^[0-9]+(ms|s|m|h|d|w|y)$")
-VAR_REF = re.compile(r"\{\{\s*(\w+)[^}]*\}\}")
-
-
-class _Loader(yaml.SafeLoader):
-    """Reads Ansible's `!unsafe` tag as a plain string marked unsafe."""
-
-
-class Unsafe(str):
-    pass
-
-
-_Loader.add_constructor("!unsafe", lambda loader, node: Unsafe(loader.construct_scalar(node)))
+VAR_REF = re.compile(r"\[\[\s*(\w+)[^\]]*\]\]")   # the rule file's variable delimiters: [[ name ]]
+RULES_TEMPLATE = ROLE / "templates" / "bundle.rules.yml.j2"
 
 
 def _load(path: Path) -> Any:
-    return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    return yaml.safe_load(path.read_text())
 
 
-ROLE_VARS: dict[str, Any] = _load(ROLE / "vars" / "main.yml")
 DEFAULTS: dict[str, Any] = _load(ROLE / "defaults" / "main.yml")
-GROUPS: list[dict[str, Any]] = ROLE_VARS["__monitoring_alert_groups"]
-RULES = [rule for group in GROUPS for rule in group["rules"]]
+# The rule file as written (placeholders and all; the optional bundle-extra group is a Jinja block): a reader's view.
+RAW = yaml.safe_load(re.sub(r"\{% if .*?\{% endif %\}\n", "", RULES_TEMPLATE.read_text(), flags=re.S))
+RULES = [rule for group in RAW["groups"] for rule in group["rules"]]
 
 
-def _render(value: Any, context: dict[str, Any]) -> Any:
-    """Template strings the way Ansible would (unsafe ones stay as written)."""
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+def render(**overrides: Any) -> dict[str, Any]:
+    """The rule file as the role writes it (the template module with [[ ]] variable delimiters)."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, variable_start_string="[[", variable_end_string="]]",
+                             trim_blocks=True)
     env.filters["monitoring_duration_seconds"] = monitoring_scrape.duration_seconds
-    if isinstance(value, Unsafe):
-        return str(value)
-    if isinstance(value, str):
-        return env.from_string(value).render(**context)
-    if isinstance(value, list):
-        return [_render(v, context) for v in value]
-    if isinstance(value, dict):
-        return {k: _render(v, context) for k, v in value.items()}
-    return value
+    env.filters["to_json"] = json.dumps
+    return yaml.safe_load(env.from_string(RULES_TEMPLATE.read_text()).render(**{**DEFAULTS, "ansible_managed": "Ansible managed", **overrides}))
 
 
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, Any]:
-    context = {**DEFAULTS, **{k: v for k, v in ROLE_VARS.items() if isinstance(v, str)}}
-    # The selectors of vars/main.yml are built from defaults: render them first.
-    context.update({k: _render(v, context) for k, v in context.items() if k.endswith("_selector")})
-    return yaml.safe_load(yaml.safe_dump({"groups": _render(GROUPS, context)}))
+    return render()
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[r["alert"] for r in RULES])
 def test_every_alert_has_summary_runbook_and_severity(rule: dict[str, Any]) -> None:
     assert rule["annotations"]["summary"].strip()
-    # Prometheus template syntax must reach the rules file untouched by Jinja.
-    assert "$labels" not in rule["annotations"]["summary"] or "{% raw %}" in rule["annotations"]["summary"]
     assert rule["annotations"]["runbook"].strip()
     assert rule["labels"]["severity"] in ("critical", "warning")
 
@@ -86,17 +66,17 @@ def test_every_alert_has_summary_runbook_and_severity(rule: dict[str, Any]) -> N
 @pytest.mark.parametrize("rule", RULES, ids=[r["alert"] for r in RULES])
 def test_for_durations_and_thresholds_come_from_variables(rule: dict[str, Any]) -> None:
     if "for" in rule:
-        assert re.fullmatch(r"\{\{ monitoring_alert_\w+ \}\}", rule["for"]), rule["for"]
+        assert re.fullmatch(r"\[\[ monitoring_alert_\w+ \]\]", rule["for"]), rule["for"]
         assert VAR_REF.search(rule["for"]).group(1) in DEFAULTS
     expr = re.sub(r"\[[0-9]+[smhdwy]\]", "", rule["expr"])  # range selectors are not thresholds
     for op, number in re.findall(r"(>=|<=|>|<)\s*([0-9][0-9.]*)", expr):
         assert number == "0", f"{rule['alert']}: literal threshold {op} {number}: use a monitoring_alert_* variable"
     for name in VAR_REF.findall(rule["expr"]):
-        assert name in DEFAULTS or name in ROLE_VARS, name
+        assert name in DEFAULTS, name
 
 
 def test_every_alert_variable_is_used() -> None:
-    text = (ROLE / "vars" / "main.yml").read_text()
+    text = RULES_TEMPLATE.read_text()
     unused = [k for k in DEFAULTS if k.startswith("monitoring_alert_") and k != "monitoring_alert_extra_rules" and k not in text]
     assert not unused
 
@@ -111,6 +91,16 @@ def test_rules_render_to_prometheus_rule_groups(rendered: dict[str, Any]) -> Non
             assert DURATION.match(rule["for"]), rule["for"]
     snapshot = next(r for g in rendered["groups"] for r in g["rules"] if r["alert"] == "SnapshotTooOld")
     assert snapshot["expr"].endswith("> 93600")  # default 26h in seconds
+    # Prometheus's own templates reach the file as written.
+    assert any("{{ $labels.instance }}" in r["annotations"]["summary"] for g in rendered["groups"] for r in g["rules"])
+
+
+def test_extra_rules_are_appended_as_given() -> None:
+    extra = {"alert": "Custom", "expr": "up == 2", "labels": {"severity": "warning"},
+             "annotations": {"summary": "{{ $labels.instance }} custom", "runbook": "none"}}
+    groups = render(monitoring_alert_extra_rules=[extra])["groups"]
+    assert groups[-1] == {"name": "bundle-extra", "rules": [extra]}
+    assert [g["name"] for g in render()["groups"]] == [g["name"] for g in groups[:-1]]
 
 
 def test_every_alert_has_a_promtool_case_and_a_readme_entry() -> None:
