@@ -18,14 +18,9 @@ PROJECT = Path(__file__).resolve().parents[2]
 RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)", re.M)
 
 
-def run_playbook(playbook: str | Path, extra_vars: dict[str, Any] | None = None, check: bool = False,
-                 args: Sequence[str] = (), verbosity: int = 0, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook with the scenario inventory; returns the completed process (stdout and stderr in .stdout).
-
-    `args` are more ansible-playbook arguments (e.g. ["--tags", "redis_preflight"]); `verbosity` adds -v's.
-    """
-    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-    env = dict(
+def playbook_env(**more: str) -> dict[str, str]:
+    """The environment every test's ansible-playbook runs with: the project's roles, filters, modules, module_utils."""
+    return dict(
         os.environ,
         ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
         ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
@@ -34,15 +29,36 @@ def run_playbook(playbook: str | Path, extra_vars: dict[str, Any] | None = None,
         ANSIBLE_INJECT_FACT_VARS="False",
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_CONFIG=os.environ.get("ANSIBLE_CONFIG", ""),
+        BUNDLE_ROOT=str(PROJECT),
+        **more,
     )
-    cmd = ["ansible-playbook", "-i", str(inventory), str(playbook), *args]
-    if extra_vars:
-        cmd += ["-e", json.dumps(extra_vars)]
-    if check:
-        cmd += ["--check"]
-    if verbosity:
-        cmd += ["-" + "v" * verbosity]
-    return subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def playbook_command(playbook: str | Path, extra_vars: dict[str, Any] | None = None, args: Sequence[str] = (),
+                     inventory: str | Path | None = None) -> list[str]:
+    """ansible-playbook with the scenario's inventory (or `inventory`), `args`, then `extra_vars` as one JSON -e."""
+    cmd = ["ansible-playbook", "-i", str(inventory or Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent), str(playbook), *args]
+    return cmd + (["-e", json.dumps(extra_vars)] if extra_vars else [])
+
+
+def run_playbook(playbook: str | Path, extra_vars: dict[str, Any] | None = None, check: bool = False,
+                 args: Sequence[str] = (), verbosity: int = 0, timeout: int = 900, inventory: str | Path | None = None,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook with the scenario inventory; returns the completed process (stdout and stderr in .stdout).
+
+    `args` are more ansible-playbook arguments (e.g. ["--tags", "redis_preflight"]); `verbosity` adds -v's;
+    `inventory` replaces the scenario's; `env` replaces playbook_env().
+    """
+    args = [*args, *(["--check"] if check else []), *(["-" + "v" * verbosity] if verbosity else [])]
+    return subprocess.run(playbook_command(playbook, extra_vars, args, inventory), env=env or playbook_env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+
+
+def start_playbook(playbook: str | Path, extra_vars: dict[str, Any] | None = None, args: Sequence[str] = (),
+                   output: Any = subprocess.PIPE) -> subprocess.Popen[str]:
+    """The same run in the background, in its own process group (a test may kill it); `output` a file or a pipe."""
+    return subprocess.Popen(playbook_command(playbook, extra_vars, args), env=playbook_env(), stdout=output,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
 def run_entrypoint(scenario: Path, entrypoint: str, extra_vars: dict[str, Any] | None = None,

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import re
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any
 import pytest
 from conftest import (APP, DATA, MONITOR, PROJECT, SCENARIO, TIMERS_ACTIVE, host, journal, journal_mark, metrics, playbook, query,
                       start_unit, state, tail, values, wait_for)
+from playbook import start_playbook  # molecule/_shared/playbook.py
 
 DOCS = "/srv/nfs/documents"
 STATE_ROOT = "/var/lib/bundle/docshare"
@@ -164,12 +163,7 @@ def test_a_snapshot_run_holds_the_lock_against_the_playbook_and_the_timers(figur
     assert code == 0, tail(out)
     for service, root in ROOTS.items():
         assert sealed(root) == SEEDED, service
-    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
-               ANSIBLE_LIBRARY=str(PROJECT / "plugins" / "modules"), ANSIBLE_MODULE_UTILS=str(PROJECT / "plugins" / "module_utils"),
-               ANSIBLE_INJECT_FACT_VARS="False", ANSIBLE_NOCOLOR="1", BUNDLE_ROOT=str(PROJECT))
-    snapshot = subprocess.Popen(["ansible-playbook", "-i", str(inventory), str(PROJECT / "playbooks" / "snapshot.yml")],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    snapshot = start_playbook(PROJECT / "playbooks" / "snapshot.yml")
     data = host(DATA)
     try:
         wait_for("the snapshot's run marker", lambda: data.file("/var/lib/bundle/run.json").exists, timeout=600, every=1)

@@ -6,7 +6,7 @@ run the stub application of files/stub_upstream.py under systemd.
 from __future__ import annotations
 
 import os
-import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,6 +16,10 @@ import testinfra
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 SCENARIO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(SCENARIO.parent / "_shared"))
+
+from playbook import run_playbook  # noqa: E402  (molecule/_shared/playbook.py)
+
 PROXY = "https://nginx-proxy"
 UPSTREAMS = ("nginx-up1", "nginx-up2")
 
@@ -234,16 +238,8 @@ def test_stub_status_is_private(host):
     assert host.run("curl -s --max-time 5 http://nginx-proxy:8081/stub_status").rc != 0
 
 
-def run_playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(SCENARIO.parent.parent / "roles"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run(
-        ["ansible-playbook", "-i", INVENTORY, str(SCENARIO / name), *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
-    )
-
-
 def test_bad_size_fails_in_preflight_naming_the_variable():
-    result = run_playbook("broken.yml", "-e", "nginx_cache_max_size='1 GB'")
+    result = run_playbook(SCENARIO / "broken.yml", {"nginx_cache_max_size": "1 GB"})
     assert result.returncode != 0, result.stdout
     assert "nginx_cache_max_size must be an nginx size" in result.stdout
 
@@ -251,7 +247,7 @@ def test_bad_size_fails_in_preflight_naming_the_variable():
 def test_broken_config_fails_the_play_and_nginx_keeps_serving(host):
     proxy = other("nginx-proxy")
     before = proxy.check_output("sha256sum /etc/nginx/conf.d/bundle.conf")
-    result = run_playbook("broken.yml", "-e", "nginx_tls_certificate=/etc/ssl/bundle/missing.crt")
+    result = run_playbook(SCENARIO / "broken.yml", {"nginx_tls_certificate": "/etc/ssl/bundle/missing.crt"})
     assert result.returncode != 0, result.stdout
     assert "missing.crt" in result.stdout  # nginx -t named the bad certificate
     assert proxy.check_output("sha256sum /etc/nginx/conf.d/bundle.conf") == before
@@ -259,7 +255,7 @@ def test_broken_config_fails_the_play_and_nginx_keeps_serving(host):
 
 
 def test_drain_undrain_cache_generation_and_static_entry_points(host):
-    result = run_playbook("entrypoints.yml")
+    result = run_playbook(SCENARIO / "entrypoints.yml")
     assert result.returncode == 0, result.stdout[-4000:]
     assert upstreams_seen(host) == set(UPSTREAMS)
 

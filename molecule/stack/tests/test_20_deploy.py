@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PROJECT, RUN_LOGS, Traffic, host, playbook, summary_of
+from playbook import start_playbook  # molecule/_shared/playbook.py
 
 DB = "stack-db1"
 STATE = "/var/lib/bundle/docshare"
@@ -208,15 +209,9 @@ def test_5xx_during_the_bake_window_reverts_the_fleet(tmp_root, site, measure):
 
 # --- the lock ------------------------------------------------------------------------------------------
 def _start_deploy(src: Path) -> subprocess.Popen:
-    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
-               ANSIBLE_LIBRARY=str(PROJECT / "plugins" / "modules"), ANSIBLE_MODULE_UTILS=str(PROJECT / "plugins" / "module_utils"),
-               ANSIBLE_NOCOLOR="1", BUNDLE_ROOT=str(PROJECT))
     RUN_LOGS.mkdir(parents=True, exist_ok=True)
     log = open(RUN_LOGS / "killed-deploy.log", "w")  # a file, not a pipe nobody reads (it would block the run)
-    return subprocess.Popen(["ansible-playbook", "-i", str(inventory), str(PROJECT / "playbooks" / "deploy.yml"),
-                             "-e", json.dumps({"app_source_dir": str(src), **FAST})],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return start_playbook(PROJECT / "playbooks" / "deploy.yml", {"app_source_dir": str(src), **FAST}, output=log)
 
 
 def _lock() -> dict:

@@ -12,16 +12,15 @@ write is newer than it.
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import PROJECT, host
+from playbook import playbook_env, run_playbook  # molecule/_shared/playbook.py
 
 HOSTS = ["stack-app1", "stack-app2", "stack-proxy1", "stack-redis1", "stack-db1", "stack-nfs1", "stack-monitor1", "stack-registry1"]
 WATCHED = "/etc /usr/local /srv/www /var/lib/bundle /var/lib/docshare /var/backups/bundle /var/lib/nginx/bundle-drained /var/lib/prometheus/node-exporter"
@@ -112,16 +111,9 @@ def run_case(case: tuple, root: Path, cache: Path) -> tuple[int, str]:
     tmp = root / name
     tmp.mkdir()
     inventory = inventory_with(tmp, group, values)
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
-               ANSIBLE_LIBRARY=str(PROJECT / "plugins" / "modules"), ANSIBLE_MODULE_UTILS=str(PROJECT / "plugins" / "module_utils"),
-               ANSIBLE_NOCOLOR="1", BUNDLE_ROOT=str(PROJECT), ANSIBLE_CACHE_PLUGIN="jsonfile",
-               ANSIBLE_CACHE_PLUGIN_CONNECTION=str(cache), ANSIBLE_GATHERING="smart")
-    cmd = ["ansible-playbook", "-i", str(inventory), str(PROJECT / "playbooks" / f"{playbook}.yml")]
-    if playbook == "site":
-        cmd += ["--limit", f"{LIMITS[group]}:localhost"]
-    if extra:
-        cmd += ["-e", json.dumps(extra)]
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    env = playbook_env(ANSIBLE_CACHE_PLUGIN="jsonfile", ANSIBLE_CACHE_PLUGIN_CONNECTION=str(cache), ANSIBLE_GATHERING="smart")
+    args = ["--limit", f"{LIMITS[group]}:localhost"] if playbook == "site" else []
+    proc = run_playbook(PROJECT / "playbooks" / f"{playbook}.yml", extra or None, args=args, inventory=inventory, env=env)
     return proc.returncode, proc.stdout
 
 

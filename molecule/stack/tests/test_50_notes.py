@@ -8,18 +8,17 @@ Celery worker. Then a user logs in through nginx and the worker processes a note
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import requests
 from conftest import CA, PROJECT, Browser, host
+from playbook import run_playbook  # molecule/_shared/playbook.py
 
 APP_HOSTS = ["stack-app1", "stack-app2"]
 
@@ -38,13 +37,7 @@ def notes_inventory(tmp_path_factory) -> Path:
 
 
 def run(inventory: Path, playbook: str, **extra) -> tuple[int, str]:
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
-               ANSIBLE_LIBRARY=str(PROJECT / "plugins" / "modules"), ANSIBLE_MODULE_UTILS=str(PROJECT / "plugins" / "module_utils"),
-               ANSIBLE_NOCOLOR="1", BUNDLE_ROOT=str(PROJECT))
-    cmd = ["ansible-playbook", "-i", str(inventory), str(PROJECT / "playbooks" / playbook)]
-    if extra:
-        cmd += ["-e", json.dumps(extra)]
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1800)
+    proc = run_playbook(PROJECT / "playbooks" / playbook, extra or None, inventory=inventory, timeout=1800)
     return proc.returncode, proc.stdout
 
 
