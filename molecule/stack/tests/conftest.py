@@ -23,11 +23,11 @@ PROJECT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(PROJECT / "molecule" / "_shared"))
 os.environ.setdefault("BUNDLE_ROOT", str(PROJECT))
 
+from figures import figure, print_figures  # noqa: E402,F401  (molecule/_shared/figures.py; figure is a fixture)
 from playbook import run_playbook  # noqa: E402  (molecule/_shared/playbook.py)
 
 INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 CA = str(PROJECT / "lab" / ".tls" / "ca.crt")
-MEASUREMENTS: list[str] = []
 
 
 def host(name: str):
@@ -148,15 +148,10 @@ class Traffic:
 
 
 @pytest.fixture(scope="session")
-def measure() -> Callable[[str], None]:
-    def record(line: str) -> None:
-        print(line)
-        MEASUREMENTS.append(line)
-    return record
+def measure(figure: Callable[[str], None]) -> Callable[[str], None]:
+    """The stack's name for the shared `figure` fixture (molecule/_shared/figures.py)."""
+    return figure
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
-    if MEASUREMENTS:
-        terminalreporter.section("stack scenario figures")
-        for line in MEASUREMENTS:
-            terminalreporter.write_line(line)
+    print_figures(terminalreporter, "stack scenario figures")
