@@ -65,11 +65,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-snapshot: {description: meta.json of the snapshot (status when sealed, seal, verify)., returned: status, seal, verify, type: dict}
+snapshot: {description: "meta.json of the snapshot (status when sealed, seal, verify).", returned: "status, seal, verify", type: dict}
 sealed: {description: Whether the id is sealed., returned: status, type: bool}
-snapshots: {description: "meta.json of every sealed snapshot, newest first.", returned: list, prune, type: list}
+snapshots: {description: "meta.json of every sealed snapshot, newest first.", returned: "list, prune", type: list}
 unsealed: {description: Ids of directories without meta.json., returned: list, type: list}
-broken: {description: "Directories whose meta.json is unreadable or breaks the schema ({id, error}).", returned: list, prune, type: list}
+broken: {description: "Directories whose meta.json is unreadable or breaks the schema ({id, error}).", returned: "list, prune", type: list}
 removed: {description: Sealed ids removed by prune., returned: prune, type: list}
 removed_unsealed: {description: Unsealed ids removed by prune., returned: prune, type: list}
 expired: {description: Replaced data older than keep_days (removed unless names were given)., returned: replaced_prune, type: list}
