@@ -35,7 +35,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 record: {description: The record after the action., returned: "begin, update", type: dict}
-records: {description: Every record, oldest first., returned: show, type: list}
+records: {description: "Every record, oldest first.", returned: show, type: list}
 current: {description: The running release., returned: always, type: str}
 last_good: {description: The newest good release., returned: show, type: str}
 protected: {description: Release ids pruning must keep., returned: show, type: list}

@@ -37,7 +37,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 acquired: {description: Whether this run holds the lock now., returned: acquire, type: bool}
-holder: {description: The lock record (ours after acquire/heartbeat, the other holder's when busy)., returned: always, type: dict}
+holder: {description: "The lock record (ours after acquire/heartbeat, the other holder's when busy).", returned: always, type: dict}
 waited: {description: Seconds spent waiting., returned: acquire, type: int}
 """
 
