@@ -66,6 +66,8 @@ class Handler(BaseHTTPRequestHandler):
             headers["Cache-Control"] = "max-age=1"
         elif path == "/private":
             headers["Cache-Control"] = "private"
+        elif path.startswith("/headers"):
+            headers.update({"X-Frame-Options": "SAMEORIGIN", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "unsafe-url"})
         elif path.startswith("/download/"):
             headers["Cache-Control"] = "no-store"
             headers["X-Accel-Redirect"] = "/_protected/documents/" + path.removeprefix("/download/")

@@ -38,10 +38,12 @@ def fetch(client, url: str, extra: str = "", body: bool = True) -> tuple[int, di
     head, _, body = out.partition(marker.strip())
     lines = [line.strip() for line in head.strip().splitlines() if line.strip()]
     status = int(lines[0].split()[1])
-    headers = {}
+    headers: dict[str, str] = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+        key = name.strip().lower()
+        # A repeated header reads as one comma-joined value (as browsers combine them): "DENY, SAMEORIGIN".
+        headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
     return status, headers, body
 
 
@@ -157,6 +159,8 @@ def test_rate_limit_answers_429(host):
 
 
 def test_security_headers(host):
+    # The stub answers /headers with its own X-Frame-Options, X-Content-Type-Options and Referrer-Policy:
+    # nginx's replace them (two X-Frame-Options values make a browser ignore the header).
     status, headers, _ = fetch(host, unique("/headers"))
     assert status == 200
     assert headers["x-content-type-options"] == "nosniff"

@@ -57,6 +57,8 @@ def test_both_app_hosts_serve_through_nginx(site, web, measure):
     served = {name: after[name] - before[name] for name in APP_HOSTS}
     measure(f"40 requests through nginx served by app hosts: {served}")
     assert all(count > 0 for count in served.values()), f"an app host got no request: {served}"
+    # docshare sets X-Content-Type-Options itself: nginx's copy replaces it (requests joins repeated headers with ", ").
+    assert response.headers["X-Content-Type-Options"] == "nosniff" and response.headers["X-Frame-Options"] == "DENY", response.headers
 
 
 def _requests_served(name: str) -> float:
