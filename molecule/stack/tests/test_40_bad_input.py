@@ -60,7 +60,7 @@ CASES = [
     ("firewall-admin-bad-cidr", "site", "proxy", {"firewall_admin_networks": ["10.0.0.0/33"]}, {}, ["firewall_admin_networks"]),
     ("firewall-admin-empty", "site", "proxy", {"firewall_admin_networks": []}, {}, ["firewall_admin_networks"]),
     ("registry-password-short", "site", "registry", {"registry_users": [{"name": "deploy", "password": "short"}]}, {}, ["registry_users"]),
-    ("maintenance-schedule-rejected-by-systemd", "site", "db", {"maintenance_orphans_schedule": "Fri 25:99"}, {}, ["maintenance_orphans_schedule"]),
+    ("maintenance-schedule-rejected-by-systemd", "site", "db", {"maintenance_vacuum_schedule": "Sun 25:99"}, {}, ["maintenance_vacuum_schedule"]),
     ("empty-app-group", "site", "EMPTY-APP-GROUP", {}, {}, ["nginx_upstream_group"]),
     ("deploy-bake-query-does-not-parse", "deploy", None, {}, {"deploy_bake_query": "sum(rate(bundle_http_requests_total[1m]"}, ["deploy_bake_query"]),
     ("deploy-batch-too-large", "deploy", None, {}, {"deploy_serial": 2}, ["deploy_serial", "deploy_min_healthy"]),
