@@ -166,16 +166,22 @@ class Ledger:
         return sorted(k for k in keep if k)
 
     # --- writing --------------------------------------------------------------------------
-    def begin(self, release: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """Start (or resume) a deploy of release: its record becomes unfinished. A bad release is refused."""
+    def deployable(self, release: str) -> dict[str, Any] | None:
+        """The release's record (None when new); a bad release is refused. Changes nothing: deploy.yml asks
+        this before its preflight, so a failed release is turned away in seconds, and begin() asks it again."""
         check_release(release)
         record = self.get(release)
-        now = utc_now()
         if record and record.get("status") == "bad":
             raise LedgerError(
                 f"release {release} failed on {record.get('failed_at', '?')} ({record.get('failure', 'no reason recorded')}) "
                 f"and is kept for inspection only: a failed release is never deployed again. Change the code "
                 f"(a new release id), or roll back with playbooks/rollback.yml.")
+        return record
+
+    def begin(self, release: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Start (or resume) a deploy of release: its record becomes unfinished. A bad release is refused."""
+        record = self.deployable(release)
+        now = utc_now()
         if record is None:
             record = {"schema": SCHEMA, "release": release, "created": now, "history": [], "deploys": 0}
         record["deploys"] = int(record.get("deploys", 0)) + 1

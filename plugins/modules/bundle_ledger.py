@@ -8,15 +8,16 @@ module: bundle_ledger
 short_description: The release ledger of an environment (one JSON record per release)
 description:
   - Records live in C(<root>/releases/<release>.json); C(<root>/current.json) names the running release.
+  - C(check) refuses a release that begin would refuse (a bad one) and changes nothing.
   - C(begin) starts or resumes a deploy (status unfinished); a bad release is refused.
   - C(update) merges fields (C(phases) merged key by key; a key ending in C(+) appends to a list) and optionally sets a status.
   - C(current) points current.json at a release.
   - C(show) returns every record, the current release, the last good one and the protected ids.
   - C(rollback_target) returns the release a rollback goes to (C(requested) or the last good one).
 options:
-  action: {description: What to do., required: true, type: str, choices: [begin, update, current, show, rollback_target]}
+  action: {description: What to do., required: true, type: str, choices: [check, begin, update, current, show, rollback_target]}
   root: {description: Folder of the ledger on the state host., type: path, default: /var/lib/bundle}
-  release: {description: The release id (begin, update, current)., type: str}
+  release: {description: The release id (check, begin, update, current)., type: str}
   fields: {description: Fields to store (begin, update)., type: dict, default: {}}
   status: {description: New status (update)., type: str, choices: ['', unfinished, live, good, bad, rolled-back], default: ''}
   note: {description: History note (update)., type: str, default: ''}
@@ -34,7 +35,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-record: {description: The record after the action., returned: "begin, update", type: dict}
+record: {description: "The record after the action (check: as it is, empty when new).", returned: "check, begin, update", type: dict}
 records: {description: "Every record, oldest first.", returned: show, type: list}
 current: {description: The running release., returned: always, type: str}
 last_good: {description: The newest good release., returned: show, type: str}
@@ -51,7 +52,7 @@ from ansible.module_utils.bundle_ledger import Ledger, LedgerError, table
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            action=dict(type="str", required=True, choices=["begin", "update", "current", "show", "rollback_target"]),
+            action=dict(type="str", required=True, choices=["check", "begin", "update", "current", "show", "rollback_target"]),
             root=dict(type="path", default="/var/lib/bundle"),
             release=dict(type="str"),
             fields=dict(type="dict", default={}),
@@ -60,7 +61,7 @@ def main() -> None:
             requested=dict(type="str", default=""),
             keep_bad_days=dict(type="float", default=7.0),
         ),
-        required_if=[("action", "begin", ["release"]), ("action", "update", ["release"]), ("action", "current", ["release"])],
+        required_if=[("action", "check", ["release"]), ("action", "begin", ["release"]), ("action", "update", ["release"]), ("action", "current", ["release"])],
         supports_check_mode=True,
     )
     p = module.params
@@ -75,6 +76,8 @@ def main() -> None:
             target = ledger.rollback_target(p["requested"])
             module.exit_json(changed=False, target=target, current=target["current"],
                              contract=ledger.contract_between(target["release"], target["current"]))
+        if p["action"] == "check":
+            module.exit_json(changed=False, record=ledger.deployable(p["release"]) or {}, current=ledger.current())
         if module.check_mode:
             module.exit_json(changed=True, current=ledger.current(), record=ledger.get(p["release"]) or {})
         if p["action"] == "begin":

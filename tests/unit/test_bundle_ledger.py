@@ -48,8 +48,21 @@ def test_records_are_readable_json_and_ordered(ledger, tmp_path):
 
 def test_bad_release_is_never_deployed_again(ledger):
     deploy(ledger, "c-3", "bad", failure="health check failed on app2")
+    before = (ledger.releases / "c-3.json").read_text()
+    with pytest.raises(LedgerError, match="never deployed again"):
+        ledger.deployable("c-3")
     with pytest.raises(LedgerError, match="never deployed again"):
         ledger.begin("c-3", {})
+    assert (ledger.releases / "c-3.json").read_text() == before, "a refusal changes nothing"
+
+
+def test_deployable_changes_nothing_and_knows_new_and_resumable_releases(ledger):
+    assert ledger.deployable("n-1") is None
+    assert not (ledger.releases / "n-1.json").exists()
+    ledger.begin("k-9", {})
+    assert ledger.deployable("k-9")["status"] == "unfinished"
+    with pytest.raises(LedgerError):
+        ledger.deployable("../etc")
 
 
 def test_unfinished_release_can_be_resumed(ledger):
