@@ -11,7 +11,7 @@ SCENARIOS ?=
 help:
 	@echo "make up        deploy the whole stack to local lab hosts (containers)"
 	@echo "make down      remove the lab hosts, network and volumes"
-	@echo "make test      lint, unit tests, then every Molecule scenario (SCENARIOS='a b' for some)"
+	@echo "make test      lint and unit tests beside every Molecule scenario (SCENARIOS='a b' for some)"
 	@echo "make lint      yamllint, ansible-lint (production profile), argument_specs drift"
 	@echo "make unit      pytest unit tests (plugins, scripts, reference app)"
 	@echo "make test-faults  the stack scenario alone (faults, exposure, secrets, bad input, deploys)"
