@@ -1,4 +1,11 @@
-"""PostgreSQL access with psycopg 3: one autocommit connection per thread, reconnected on failure."""
+"""PostgreSQL access with psycopg 3: one autocommit connection per thread, reconnected on failure.
+
+A kept connection can die while idle (a PostgreSQL restart, a failover). Reads on it are retried once
+on a new connection. Writes are never retried after they were sent (they may have committed), so a
+kept connection is pinged before a write is sent on it (SQLAlchemy's ``pool_pre_ping``): a connection
+that died while idle is replaced before anything reaches the server, and only a write whose fate is
+unknown (the connection died between the ping and the answer) is refused.
+"""
 
 from __future__ import annotations
 
@@ -53,8 +60,12 @@ class Database:
         self.application_name = application_name
         self._local = threading.local()
 
-    def connection(self) -> psycopg.Connection[Any]:
+    def connection(self, pre_ping: bool = True) -> psycopg.Connection[Any]:
+        """This thread's connection; a kept one is pinged first unless ``pre_ping`` is false."""
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is not None and pre_ping and not (conn.closed or conn.broken) and not _alive(conn):
+            self._discard()
+            conn = None
         if conn is None or conn.closed or conn.broken:
             conn = connect(self.url, self.statement_timeout_ms, self.application_name)
             self._local.conn = conn
@@ -70,21 +81,22 @@ class Database:
                 pass
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        # A kept connection may have died since its last use (database restart, failover):
-        # a read is retried once on a fresh connection; a write is not (it may have committed).
+        # A read on a kept connection that died is retried once on a new one (costs nothing when
+        # the connection is alive); a write is sent only on a connection that was just pinged or
+        # just opened, and is not retried (it may have committed).
+        read = sql.lstrip()[:6].upper() == "SELECT"
         reused = getattr(self._local, "conn", None) is not None
-        retry = reused and sql.lstrip()[:6].upper() == "SELECT"
         try:
-            return self._run(sql, params)
+            return self._run(sql, params, pre_ping=not read)
         except psycopg.OperationalError:
             self._discard()
-            if not retry:
+            if not (read and reused):
                 raise
-        return self._run(sql, params)
+        return self._run(sql, params, pre_ping=False)
 
-    def _run(self, sql: str, params: Sequence[Any] | None) -> list[tuple[Any, ...]]:
+    def _run(self, sql: str, params: Sequence[Any] | None, pre_ping: bool) -> list[tuple[Any, ...]]:
         try:
-            with self.connection().cursor() as cur:
+            with self.connection(pre_ping).cursor() as cur:
                 cur.execute(sql, params)
                 return list(cur.fetchall()) if cur.description else []
         except psycopg.OperationalError:
@@ -100,6 +112,16 @@ class Database:
 
     def close(self) -> None:
         self._discard()
+
+
+def _alive(conn: psycopg.Connection[Any]) -> bool:
+    """True when ``SELECT 1`` goes through on ``conn``: nothing else is sent, so a failure is safe to retry."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        return True
+    except psycopg.OperationalError:
+        return False
 
 
 @contextmanager
