@@ -1,0 +1,89 @@
+"""Operations inputs: every switch of roles/deploy/vars/main.yml's __deploy_inputs is refused, naming itself,
+for one value of the wrong type and (where it has a range, choices or a pattern) one out of range. The cases
+are generated from the table, so a switch added to it is checked here without a new test."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
+
+from bundle_inputs import UNDEFINED, bundle_check_inputs, check_input  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY_VARS = yaml.safe_load((ROOT / "roles" / "deploy" / "vars" / "main.yml").read_text())
+PATTERN = DEPLOY_VARS["__deploy_release_pattern"]
+SPECS: dict[str, dict[str, Any]] = {
+    name: {k: (PATTERN if v == "{{ __deploy_release_pattern }}" else v) for k, v in spec.items()}
+    for name, spec in DEPLOY_VARS["__deploy_inputs"].items()
+}
+
+
+def wrong_type(spec: dict[str, Any]) -> Any:
+    return {"int": "abc", "float": "lots", "bool": "maybe", "list": 5, "str": ["a", "list"]}[spec["type"]]
+
+
+def out_of_range(spec: dict[str, Any]) -> Any:
+    if spec["type"] in ("int", "float"):
+        return spec["min"] - 1 if spec.get("min") is not None else spec["max"] + 1
+    if spec.get("choices"):
+        return "not-a-choice"
+    if spec.get("pattern"):
+        return "../etc/passwd"
+    return None
+
+
+def good(spec: dict[str, Any]) -> Any:
+    if spec["type"] in ("int", "float"):
+        return str(spec.get("min") or 0 if spec.get("min") is not None else 1)
+    if spec["type"] == "bool":
+        return "true"
+    if spec["type"] == "list":
+        return ",".join(spec.get("choices", ["x"])[:2])
+    return spec.get("choices", ["release-1"])[0]
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_a_value_of_the_wrong_type_is_refused_by_name(name: str) -> None:
+    problem = check_input(name, wrong_type(SPECS[name]), SPECS[name])
+    assert problem.startswith(f"{name}=") and "it takes" in problem
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in SPECS.items() if out_of_range(s) is not None))
+def test_a_value_out_of_range_is_refused_by_name(name: str) -> None:
+    assert check_input(name, out_of_range(SPECS[name]), SPECS[name]).startswith(f"{name}=")
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_a_good_value_passes(name: str) -> None:
+    assert check_input(name, good(SPECS[name]), SPECS[name]) == ""
+
+
+def test_every_number_has_a_range_and_every_switch_says_what_it_takes() -> None:
+    for name, spec in SPECS.items():
+        assert spec.get("doc"), name
+        if spec["type"] in ("int", "float"):
+            assert spec.get("min") is not None and spec.get("max") is not None, name
+
+
+def test_the_rows_of_the_issue() -> None:
+    """Each value an operator typed by mistake (issue 25's table) is refused, never read as 0 or false."""
+    names = ["deploy_bake_seconds", "lock_wait", "deploy_bake_threshold", "rollback_data"]
+    problems = bundle_check_inputs(["abc", "-5", "lots", "maybe"], names, SPECS)
+    assert [p.split("=")[0] for p in problems] == names
+
+
+def test_unset_switches_are_not_checked_and_typed_values_pass() -> None:
+    names = ["lock_wait", "rollback_data", "deploy_bake_threshold", "snapshot_services"]
+    assert bundle_check_inputs([UNDEFINED, True, 0.01, ["postgres", "redis"]], names, SPECS) == []
+    assert bundle_check_inputs(["300", "no", "0.5", "postgres,nfs"], names, SPECS) == []
+
+
+def test_booleans_are_not_numbers_and_numbers_are_not_booleans() -> None:
+    assert check_input("lock_wait", True, SPECS["lock_wait"])
+    assert check_input("deploy_bake_seconds", "1.5", SPECS["deploy_bake_seconds"])
+    assert check_input("rollback_data", 2, SPECS["rollback_data"])
