@@ -219,7 +219,32 @@ def _lock() -> dict:
     return json.loads(text) if text.strip() else {}
 
 
+def drained() -> dict[str, str]:
+    """bundle-upstream status on the proxy: {app host: up | drained}."""
+    return json.loads(host("stack-proxy1").check_output("/usr/local/sbin/bundle-upstream status"))
+
+
+def release_on(name: str) -> str:
+    h = host(name)
+    slot = h.file("/var/lib/docshare/active-slot").content_string.strip()
+    return h.check_output(f"sed -n 's/^APP_RELEASE=//p' /etc/docshare/web-{slot}.conf")
+
+
+def assert_consistent(expected: str) -> None:
+    """One release on every app host, every host in rotation, the ledger names it, no lock, no run marker."""
+    assert running_releases() == {expected}, running_releases()
+    assert set(drained().values()) == {"up"}, drained()
+    assert current() == expected and not _lock()
+    markers = {n: host(n).run("test -e /var/lib/bundle/run.json").rc == 0 for n in ("stack-app1", "stack-app2", "stack-proxy1", DB)}
+    assert not any(markers.values()), f"run markers left: {markers}"
+
+
 def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_stale_lock(tmp_root, site, measure):
+    """Issue 18's six steps: a deploy killed while the second app host is in its switch (the first already on
+    the new release, the second drained) is reported STALE, cleared, and then rollback.yml with no argument
+    brings the fleet back to one release in full rotation (the ledger called that release current: allowed,
+    since the hosts did not all run it); deploy.yml of the same code then succeeds."""
+    before = current()
     src = source(tmp_root, "E")
     first = _start_deploy(src)
     deadline = time.monotonic() + 600
@@ -231,25 +256,49 @@ def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_st
     assert code != 0 and "is held by deploy of" in out and str(holder["pid"]) in out, summary_of(out)
     assert "STALE" not in summary_of(out), "a live holder must not be called stale"
     with Traffic(site) as traffic:
-        time.sleep(3)
-        os.killpg(first.pid, signal.SIGKILL)           # the control process dies mid-switch
+        # the first host on the new release and the second one out of rotation: its switch has begun
+        while (release_on("stack-app1") == before or drained().get("stack-app2") != "drained") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert drained().get("stack-app2") == "drained" and release_on("stack-app1") != before, "never caught app2 in its switch"
+        os.killpg(first.pid, signal.SIGKILL)           # the control process dies mid-switch of the second host
         first.wait()
         time.sleep(5)
-    measure(traffic.line("deploy E killed with SIGKILL mid-switch"))
-    code, out = deploy(src)
+    measure(traffic.line("deploy E killed with SIGKILL while the second app host was in its switch"))
+    assert traffic.failed == 0, traffic.errors[:20]
+    code, out = playbook("rollback", app_drain_seconds=2)
     assert code != 0 and "STALE" in out and "no longer exists" in out, summary_of(out)
     token = re.search(r"lock_token=([0-9a-f]+)", out).group(1)
     code, out = playbook("unlock", lock_token=token)
     assert code == 0, out[-2000:]
     assert not _lock()
     with Traffic(site) as traffic:
+        start = time.monotonic()
+        code, out = playbook("rollback", app_drain_seconds=2)
+        seconds = time.monotonic() - start
+    measure(traffic.line(f"rollback.yml without a target after the killed deploy: fleet back on one release in {seconds:.0f} s"))
+    assert code == 0, summary_of(out)
+    assert "MIXED" in out and "put back in rotation: stack-app2" in out, summary_of(out)
+    assert_consistent(before)
+    assert traffic.failed == 0, traffic.errors[:20]
+    with Traffic(site) as traffic:
         code, out = deploy(src)
-    measure(traffic.line("deploy E again after clearing the stale lock"))
+    measure(traffic.line("deploy E again after the recovery"))
     assert code == 0, summary_of(out)
     RELEASES["E"] = release_of(out)
     assert ledger()[RELEASES["E"]]["status"] == "good" and ledger()[RELEASES["E"]]["deploys"] >= 2, "the killed attempt and the one that completed"
-    assert running_releases() == {RELEASES["E"]}
+    assert_consistent(RELEASES["E"])
     assert traffic.failed == 0, traffic.errors[:20]
+
+
+def test_deploying_what_already_runs_does_nothing_and_says_so(tmp_root, measure):
+    deploys = ledger()[RELEASES["E"]]["deploys"]
+    start = time.monotonic()
+    code, out = deploy(source(tmp_root, "E"))
+    seconds = time.monotonic() - start
+    assert code == 0 and "NOTHING TO DO" in out and "-e force=true" in out, summary_of(out)
+    assert ledger()[RELEASES["E"]]["deploys"] == deploys, "no deploy was recorded"
+    assert_consistent(RELEASES["E"])
+    measure(f"deploy.yml of the release that runs everywhere: nothing done, said so in {seconds:.0f} s")
 
 
 # --- rollback ---------------------------------------------------------------------------------------------
