@@ -68,3 +68,18 @@ def test_without_a_url_the_container_must_run_for_a_while_without_a_restart() ->
     assert result["ok"] and 5 <= result["seconds"] <= 6
     flapping = Fake([("active", 0)] * 4 + [("activating", 1)] * 4 + [("active", 1)] * 4 + [("activating", 2)])
     assert not flapping.run(url="", stable=5)["ok"]
+
+
+def test_workers_that_keep_crashing_behind_a_live_master_fail_in_seconds() -> None:
+    """gunicorn's master stays up and boots new workers: systemd sees no restart, the journal does."""
+    fake = Fake([("active", 0)], [0])
+    lost = iter(range(100))
+    result = health_gate.gate("app-web@green.service", "http://127.0.0.1:8002/health", 90, 2, 5, fake.state, fake.probe,
+                              lambda: fake.t, fake.sleep, crashes=lambda: next(lost))
+    assert not result["ok"] and "workers keep crashing" in result["reason"] and result["seconds"] <= 2.5
+
+
+def test_the_crash_lines_are_gunicorns() -> None:
+    lines = ("[ERROR] Worker (pid:1564) exited with code 1.\n[INFO] Worker exiting (pid: 1565)\n"
+             "[ERROR] Worker (pid:7) was sent SIGKILL! Perhaps out of memory?\n[INFO] Booting worker with pid: 1565\n")
+    assert len(health_gate.WORKER_CRASH.findall(lines)) == 2
