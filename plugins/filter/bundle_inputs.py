@@ -73,6 +73,32 @@ def bundle_check_inputs(values: list[Any], names: list[str], specs: Mapping[str,
     return [line for line in found if line]
 
 
+def examples(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A good value, one of the wrong type and (where the switch has a range, choices or a pattern) one out of
+    range, for the tests that are generated from the table (unit and stack): a new switch is tested unasked."""
+    kind = spec.get("type", "str")
+    wrong_type = {"int": "abc", "float": "lots", "bool": "maybe", "list": 5}.get(kind, ["a", "list"])
+    if kind in ("int", "float"):
+        good: Any = str(spec["min"])
+        out: Any = spec["min"] - 1 if spec["min"] > 0 or kind == "int" else -1
+    elif kind == "bool":
+        good, out = "true", None
+    elif kind == "list":
+        good, out = ",".join(spec.get("choices", ["x"])[:2]), ("not-a-choice" if spec.get("choices") else None)
+    else:
+        good = spec["choices"][0] if spec.get("choices") else "release-1"
+        out = "not-a-choice" if spec.get("choices") else ("../etc/passwd" if spec.get("pattern") else None)
+    return {"good": good, "wrong_type": wrong_type, "out_of_range": out}
+
+
+def bundle_list(value: Any) -> list[str]:
+    """A list switch as a list: "a, b" or [a, b]; anything else is [] (the inputs check refuses it by name)."""
+    try:
+        return _items(value)
+    except ValueError:
+        return []
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"bundle_check_inputs": bundle_check_inputs}
+        return {"bundle_check_inputs": bundle_check_inputs, "bundle_list": bundle_list}

@@ -1,7 +1,7 @@
 """Filters of the operations playbooks (deploy, rollback, snapshot, maintenance), run on the controller.
 
-bundle_controller:   who runs this playbook: {controller, pid, operator} (pid = the ansible-playbook process)
-bundle_lock_stale:   why a lock holder is gone ('' when it may still be working)
+bundle_controller:   who runs this playbook: {controller, controller_id, pid, operator} (pid = the ansible-playbook process)
+bundle_lock_stale:   why a lock holder is gone ('' when it may still be working), from bundle_lock's answer
 bundle_lock_holder:  one line describing a lock holder
 bundle_bake_verdict: the verdict of one Prometheus instant query against a threshold
 bundle_duration:     seconds between two ISO 8601 UTC times, or since one
@@ -21,6 +21,13 @@ from typing import Any, Mapping
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "module_utils"))
 from bundle_ledger import describe, parse_time, stale_reason  # noqa: E402  (shared with the modules)
+
+
+def _proc_text(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
 
 
 def _cmdline(pid: int) -> str:
@@ -68,13 +75,36 @@ def pid_alive(pid: int) -> bool:
     return "ansible" in _cmdline(pid)
 
 
+def controller_id() -> str:
+    """hostname:pid-namespace:boot-id: two containers or machines sharing a hostname differ (a pid means something only here)."""
+    try:
+        pid_namespace = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        pid_namespace = ""
+    return f"{socket.gethostname()}:{pid_namespace}:{_proc_text('/proc/sys/kernel/random/boot_id')}"
+
+
 def bundle_controller(_: Any = None) -> dict[str, Any]:
     operator = os.environ.get("BUNDLE_OPERATOR") or os.environ.get("SUDO_USER") or getpass.getuser()
-    return {"controller": socket.gethostname(), "pid": playbook_pid(), "operator": operator}
+    return {"controller": socket.gethostname(), "controller_id": controller_id(), "pid": playbook_pid(), "operator": operator}
 
 
-def bundle_lock_stale(holder: Mapping[str, Any] | None, stale_after: Any) -> str:
-    return stale_reason(dict(holder or {}), float(stale_after), socket.gethostname(), pid_alive)
+def bundle_lock_stale(lock: Mapping[str, Any] | None, stale_after: Any) -> str:
+    """Why the lock's holder is gone ('' when it may still be working).
+
+    lock: bundle_lock's answer (its holder judged by the state host's clock: age_seconds, stale), or a
+    bare holder record, judged by age_seconds when it has one, else by this controller's clock.
+    The pid check is ours: only where the holder ran (same controller_id) can its process be looked up.
+    """
+    lock = dict(lock or {})
+    if lock.get("skipped"):
+        return ""
+    holder = dict(lock["holder"] or {}) if "holder" in lock else lock
+    if lock.get("stale"):
+        return str(lock["stale"])
+    age = lock.get("age_seconds")
+    return stale_reason(holder, float(stale_after), socket.gethostname(), pid_alive,
+                        age=None if age is None else float(age), local_id=controller_id())
 
 
 def bundle_lock_holder(holder: Mapping[str, Any] | None) -> str:

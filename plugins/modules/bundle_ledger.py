@@ -11,6 +11,9 @@ description:
   - C(check) refuses a release that begin would refuse (a bad one) and changes nothing.
   - C(begin) starts or resumes a deploy (status unfinished); a bad release is refused.
   - C(update) merges fields (C(phases) merged key by key; a key ending in C(+) appends to a list) and optionally sets a status.
+  - A status request after hosts changed never fails; a bad release keeps its status with a history note
+    (OUTCOME_TABLE in module_utils/bundle_ledger.py says what each request does in each status).
+  - C(aborted) marks a release whose run ended by an environment failure; it is not bad and may be deployed again.
   - C(current) points current.json at a release.
   - C(show) returns every record, the current release, the last good one and the protected ids.
   - C(rollback_target) returns the release a rollback goes to (C(requested) or the last good one).
@@ -19,9 +22,12 @@ options:
   root: {description: Folder of the ledger on the state host., type: path, default: /var/lib/bundle}
   release: {description: The release id (check, begin, update, current)., type: str}
   fields: {description: Fields to store (begin, update)., type: dict, default: {}}
-  status: {description: New status (update)., type: str, choices: ['', unfinished, live, good, bad, rolled-back], default: ''}
+  status: {description: New status (update)., type: str, choices: ['', unfinished, live, good, bad, rolled-back, aborted], default: ''}
   note: {description: History note (update)., type: str, default: ''}
   requested: {description: Explicit rollback target (rollback_target)., type: str, default: ''}
+  running:
+    description: "What the app hosts run, as observed ('' when they differ); rollback_target excludes it instead of current.json's."
+    type: str
   keep_bad_days: {description: Bad releases younger than this are protected from pruning (show)., type: float, default: 7}
 author: bundle maintainers
 """
@@ -56,9 +62,10 @@ def main() -> None:
             root=dict(type="path", default="/var/lib/bundle"),
             release=dict(type="str"),
             fields=dict(type="dict", default={}),
-            status=dict(type="str", default="", choices=["", "unfinished", "live", "good", "bad", "rolled-back"]),
+            status=dict(type="str", default="", choices=["", "unfinished", "live", "good", "bad", "rolled-back", "aborted"]),
             note=dict(type="str", default=""),
             requested=dict(type="str", default=""),
+            running=dict(type="str"),
             keep_bad_days=dict(type="float", default=7.0),
         ),
         required_if=[("action", "check", ["release"]), ("action", "begin", ["release"]), ("action", "update", ["release"]), ("action", "current", ["release"])],
@@ -73,7 +80,7 @@ def main() -> None:
             module.exit_json(changed=False, records=records, current=current, last_good=ledger.last_good(),
                              protected=ledger.protected(p["keep_bad_days"]), table=table(records, current))
         if p["action"] == "rollback_target":
-            target = ledger.rollback_target(p["requested"])
+            target = ledger.rollback_target(p["requested"], running=p["running"])
             module.exit_json(changed=False, target=target, current=target["current"],
                              contract=ledger.contract_between(target["release"], target["current"]))
         if p["action"] == "check":

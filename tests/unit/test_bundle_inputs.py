@@ -12,7 +12,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
 
-from bundle_inputs import UNDEFINED, bundle_check_inputs, check_input  # noqa: E402
+from bundle_inputs import UNDEFINED, bundle_check_inputs, check_input, examples  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_VARS = yaml.safe_load((ROOT / "roles" / "deploy" / "vars" / "main.yml").read_text())
@@ -23,44 +23,20 @@ SPECS: dict[str, dict[str, Any]] = {
 }
 
 
-def wrong_type(spec: dict[str, Any]) -> Any:
-    return {"int": "abc", "float": "lots", "bool": "maybe", "list": 5, "str": ["a", "list"]}[spec["type"]]
-
-
-def out_of_range(spec: dict[str, Any]) -> Any:
-    if spec["type"] in ("int", "float"):
-        return spec["min"] - 1 if spec.get("min") is not None else spec["max"] + 1
-    if spec.get("choices"):
-        return "not-a-choice"
-    if spec.get("pattern"):
-        return "../etc/passwd"
-    return None
-
-
-def good(spec: dict[str, Any]) -> Any:
-    if spec["type"] in ("int", "float"):
-        return str(spec.get("min") or 0 if spec.get("min") is not None else 1)
-    if spec["type"] == "bool":
-        return "true"
-    if spec["type"] == "list":
-        return ",".join(spec.get("choices", ["x"])[:2])
-    return spec.get("choices", ["release-1"])[0]
-
-
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_a_value_of_the_wrong_type_is_refused_by_name(name: str) -> None:
-    problem = check_input(name, wrong_type(SPECS[name]), SPECS[name])
+    problem = check_input(name, examples(SPECS[name])["wrong_type"], SPECS[name])
     assert problem.startswith(f"{name}=") and "it takes" in problem
 
 
-@pytest.mark.parametrize("name", sorted(n for n, s in SPECS.items() if out_of_range(s) is not None))
+@pytest.mark.parametrize("name", sorted(n for n, s in SPECS.items() if examples(s)["out_of_range"] is not None))
 def test_a_value_out_of_range_is_refused_by_name(name: str) -> None:
-    assert check_input(name, out_of_range(SPECS[name]), SPECS[name]).startswith(f"{name}=")
+    assert check_input(name, examples(SPECS[name])["out_of_range"], SPECS[name]).startswith(f"{name}=")
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_a_good_value_passes(name: str) -> None:
-    assert check_input(name, good(SPECS[name]), SPECS[name]) == ""
+    assert check_input(name, examples(SPECS[name])["good"], SPECS[name]) == ""
 
 
 def test_every_number_has_a_range_and_every_switch_says_what_it_takes() -> None:
@@ -87,3 +63,11 @@ def test_booleans_are_not_numbers_and_numbers_are_not_booleans() -> None:
     assert check_input("lock_wait", True, SPECS["lock_wait"])
     assert check_input("deploy_bake_seconds", "1.5", SPECS["deploy_bake_seconds"])
     assert check_input("rollback_data", 2, SPECS["rollback_data"])
+
+
+def test_a_list_switch_is_read_as_a_list_whatever_was_typed() -> None:
+    from bundle_inputs import bundle_list
+
+    assert bundle_list("postgres, redis,,nfs") == ["postgres", "redis", "nfs"]
+    assert bundle_list(["postgres"]) == ["postgres"]
+    assert bundle_list(5) == [] and bundle_list({"a": 1}) == []

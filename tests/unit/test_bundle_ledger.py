@@ -103,10 +103,72 @@ def test_rolled_back_release_is_an_explicit_target_not_the_default(ledger):
     assert ledger.rollback_target("b-2")["release"] == "b-2"
 
 
-def test_no_transition_out_of_bad(ledger):
+def test_bad_is_terminal_but_requests_after_a_switch_keep_it_with_a_note(ledger):
     deploy(ledger, "c-3", "bad")
-    with pytest.raises(LedgerError, match="cannot go from bad to good"):
-        ledger.update("c-3", {}, "good")
+    failed_at = ledger.get("c-3")["failed_at"]
+    for status in ("live", "good", "bad", "rolled-back", "aborted"):
+        record = ledger.update("c-3", {}, status, note=f"asked {status}")
+        assert record["status"] == "bad" and record["failed_at"] == failed_at
+        assert record["history"][-1]["requested"] == status and "stays bad" in record["history"][-1]["note"]
+    assert ledger.get("c-3")["rolled_back_requested_at"]
+    with pytest.raises(LedgerError, match="cannot go from bad to unfinished"):
+        ledger.update("c-3", {}, "unfinished")
+
+
+def test_outcome_table_covers_every_status_and_refuses_only_a_bad_begin():
+    assert set(bundle_ledger.OUTCOMES) == set(bundle_ledger.STATUSES)
+    for old, row in bundle_ledger.OUTCOMES.items():
+        assert set(row) == set(bundle_ledger.STATUSES), old
+        assert set(row.values()) <= {"move", "keep", "refuse"}, old
+    refused = {(old, new) for old, row in bundle_ledger.OUTCOMES.items() for new, o in row.items() if o == "refuse"}
+    assert refused == {("bad", "unfinished")}
+    assert set(bundle_ledger.KEEP_WHY) >= {old for old, row in bundle_ledger.OUTCOMES.items() if "keep" in row.values()}
+
+
+def test_rollback_away_from_a_bad_running_release_succeeds(ledger):
+    """The wedge of issue 25: a release bad while still running (its revert did not complete)."""
+    deploy(ledger, "a-1", "good")
+    deploy(ledger, "b-2", "live")
+    ledger.update("b-2", {}, "bad")
+    target = ledger.rollback_target()
+    assert target["release"] == "a-1" and target["current"] == "b-2"
+    assert ledger.update("b-2", {}, "rolled-back", note="rolled back to a-1")["status"] == "bad"
+    ledger.update("a-1", {}, "good", note="rollback from b-2")
+    assert ledger.set_current("a-1") and ledger.current() == "a-1"
+    with pytest.raises(LedgerError, match="never deployed again"):
+        ledger.begin("b-2", {})
+
+
+def test_rollback_away_from_an_interrupted_redeploy_keeps_it_unfinished(ledger):
+    deploy(ledger, "a-1", "good")
+    deploy(ledger, "b-2", "good")
+    ledger.begin("b-2", {})  # a redeploy of the running release, its controller killed before the switch
+    assert ledger.rollback_target()["release"] == "a-1"
+    record = ledger.update("b-2", {}, "rolled-back", note="rolled back to a-1")
+    assert record["status"] == "unfinished" and "never passed a deploy" in record["history"][-1]["note"]
+    assert ledger.deployable("b-2")["status"] == "unfinished"
+
+
+def test_aborted_release_is_deployable_protected_and_no_rollback_target(ledger):
+    deploy(ledger, "a-1", "good")
+    deploy(ledger, "b-2", "good")
+    ledger.begin("c-3", {})
+    ledger.update("c-3", {}, "live")
+    ledger.set_current("c-3")
+    ledger.update("c-3", {}, "aborted", note="monitoring down")
+    assert ledger.get("c-3")["status"] == "aborted" and ledger.get("c-3")["aborted_at"]
+    assert ledger.rollback_target()["release"] == "b-2", "the running aborted release is no target"
+    assert ledger.update("c-3", {}, "rolled-back")["status"] == "aborted", "a rollback away keeps it aborted"
+    ledger.update("b-2", {}, "good", note="fleet reverted to it")
+    ledger.set_current("b-2")
+    assert ledger.deployable("c-3")["status"] == "aborted"
+    assert "c-3" in ledger.protected()
+    assert ledger.rollback_target()["release"] == "a-1"
+    with pytest.raises(LedgerError, match="is aborted"):
+        ledger.rollback_target("c-3")
+    assert ledger.update("b-2", {}, "aborted")["status"] == "good", "an environment failure keeps a good release good"
+    assert ["c-3", "aborted"] in [line.split()[:2] for line in table(ledger.records(), "b-2").splitlines()]
+    assert ledger.begin("c-3", {})["status"] == "unfinished"
 
 
 def test_contracting_migrations_between_target_and_current(ledger):

@@ -271,6 +271,8 @@ def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_st
     code, out = playbook("unlock", lock_token=token)
     assert code == 0, out[-2000:]
     assert not _lock()
+    code, out = playbook("releases")   # what the hosts run, not what the ledger believed
+    assert code == 0 and "running: MIXED (stack-app1: " in out and "out of rotation: stack-app2" in out, out[-2000:]
     with Traffic(site) as traffic:
         start = time.monotonic()
         code, out = playbook("rollback", app_drain_seconds=2)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,9 @@ import pytest
 import yaml
 from conftest import PROJECT, host
 from playbook import playbook_env, run_playbook  # molecule/_shared/playbook.py
+
+sys.path.insert(0, str(PROJECT / "plugins" / "filter"))
+from bundle_inputs import examples  # noqa: E402  (the table's own examples of wrong values)
 
 HOSTS = ["stack-app1", "stack-app2", "stack-proxy1", "stack-redis1", "stack-db1", "stack-nfs1", "stack-monitor1", "stack-registry1"]
 WATCHED = "/etc /usr/local /srv/www /var/lib/bundle /var/lib/docshare /var/backups/bundle /var/lib/nginx/bundle-drained /var/lib/prometheus/node-exporter"
@@ -67,6 +71,16 @@ CASES = [
     ("maintenance-keep-no-snapshot", "maintenance", None, {}, {"maintenance_keep_snapshots": 0}, ["maintenance_keep_snapshots"]),
     ("rollback-to-unknown", "rollback", None, {}, {"rollback_to": "no-such-release"}, ["rollback_to", "not in the ledger"]),
     ("rollback-to-malformed", "rollback", None, {}, {"rollback_to": "../etc/passwd"}, ["rollback_to", "not a release id"]),
+]
+# Every operations switch (roles/deploy/vars/main.yml __deploy_inputs), generated: one deploy.yml run with each
+# switch of the wrong type, one with each out of range; the refusal (before the lock) must name every one.
+OPS_SPECS = {name: {k: (v if "{{" not in str(v) else ".*") for k, v in spec.items()}
+             for name, spec in yaml.safe_load((PROJECT / "roles" / "deploy" / "vars" / "main.yml").read_text())["__deploy_inputs"].items()}
+OPS_WRONG_TYPE = {name: examples(spec)["wrong_type"] for name, spec in OPS_SPECS.items()}
+OPS_OUT_OF_RANGE = {name: examples(spec)["out_of_range"] for name, spec in OPS_SPECS.items() if examples(spec)["out_of_range"] is not None}
+CASES += [
+    ("ops-switches-of-the-wrong-type", "deploy", None, {}, OPS_WRONG_TYPE, [f"{n}=" for n in OPS_WRONG_TYPE] + ["Bad input"]),
+    ("ops-switches-out-of-range", "deploy", None, {}, OPS_OUT_OF_RANGE, [f"{n}=" for n in OPS_OUT_OF_RANGE] + ["Bad input"]),
 ]
 LIMITS = {"redis": "redis", "db": "db", "nfs": "nfs", "proxy": "proxy", "app": "app", "monitor": "monitor", "registry": "registry",
           "EMPTY-APP-GROUP": "proxy"}
