@@ -4,10 +4,11 @@ Releases are copies of apps/docshare with one change each (a page marker; C cras
 second app host, so its health gate fails there; D answers 5xx on part of the API during the bake window). The tests run in
 file order and build on each other, as an operator's week would:
 A then B succeed; C (crashes on start on the second app host) and D fail and the whole fleet goes
-back to B; a second deploy is refused while
-one runs; a killed deploy leaves a stale lock that is reported and cleared; a rollback to A with its
-data brings back exactly what A's snapshot held; a rollback without a target picks the last good
-release; rollbacks to a bad or unknown release change nothing.
+back to B; a second deploy is refused while one runs; a deploy killed while the second app host is in
+its switch leaves a stale lock that is reported and cleared, and rollback.yml without a target brings
+the fleet back to one release in full rotation (the killed release aborted, not bad); deploying what
+runs everywhere does nothing; a rollback to A with its data brings back exactly what A's snapshot held;
+rollbacks to a bad or unknown release change nothing.
 """
 from __future__ import annotations
 
@@ -243,7 +244,7 @@ def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_st
     """Issue 18's six steps: a deploy killed while the second app host is in its switch (the first already on
     the new release, the second drained) is reported STALE, cleared, and then rollback.yml with no argument
     brings the fleet back to one release in full rotation (the ledger called that release current: allowed,
-    since the hosts did not all run it); deploy.yml of the same code then succeeds."""
+    since the hosts did not all run it), the killed release aborted, not bad."""
     before = current()
     src = source(tmp_root, "E")
     first = _start_deploy(src)
@@ -260,6 +261,7 @@ def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_st
         while (release_on("stack-app1") == before or drained().get("stack-app2") != "drained") and time.monotonic() < deadline:
             time.sleep(0.5)
         assert drained().get("stack-app2") == "drained" and release_on("stack-app1") != before, "never caught app2 in its switch"
+        killed = release_on("stack-app1")
         os.killpg(first.pid, signal.SIGKILL)           # the control process dies mid-switch of the second host
         first.wait()
         time.sleep(5)
@@ -282,24 +284,17 @@ def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_st
     assert "MIXED" in out and "put back in rotation: stack-app2" in out, summary_of(out)
     assert_consistent(before)
     assert traffic.failed == 0, traffic.errors[:20]
-    with Traffic(site) as traffic:
-        code, out = deploy(src)
-    measure(traffic.line("deploy E again after the recovery"))
-    assert code == 0, summary_of(out)
-    RELEASES["E"] = release_of(out)
-    assert ledger()[RELEASES["E"]]["status"] == "good" and ledger()[RELEASES["E"]]["deploys"] >= 2, "the killed attempt and the one that completed"
-    assert_consistent(RELEASES["E"])
-    assert traffic.failed == 0, traffic.errors[:20]
+    assert ledger()[killed]["status"] == "aborted", "a release whose run was killed is aborted, not bad: deployable again"
 
 
 def test_deploying_what_already_runs_does_nothing_and_says_so(tmp_root, measure):
-    deploys = ledger()[RELEASES["E"]]["deploys"]
+    deploys = ledger()[RELEASES["B"]]["deploys"]
     start = time.monotonic()
-    code, out = deploy(source(tmp_root, "E"))
+    code, out = deploy(source(tmp_root, "B"))
     seconds = time.monotonic() - start
     assert code == 0 and "NOTHING TO DO" in out and "-e force=true" in out, summary_of(out)
-    assert ledger()[RELEASES["E"]]["deploys"] == deploys, "no deploy was recorded"
-    assert_consistent(RELEASES["E"])
+    assert ledger()[RELEASES["B"]]["deploys"] == deploys, "no deploy was recorded"
+    assert_consistent(RELEASES["B"])
     measure(f"deploy.yml of the release that runs everywhere: nothing done, said so in {seconds:.0f} s")
 
 
@@ -324,16 +319,7 @@ def test_rollback_to_a_with_data(site, web, measure):
     assert documents_now == rows_at_snapshot["tables"]["public.documents"], (documents_now, rows_at_snapshot)
     assert redis_at_snapshot, "redis snapshot records its keys"
     ledger_now = ledger()
-    assert ledger_now[RELEASES["E"]]["status"] == "rolled-back" and ledger_now[a]["status"] == "good"
-
-
-def test_rollback_without_target_goes_to_the_last_good_release(site, measure):
-    with Traffic(site) as traffic:
-        code, out = playbook("rollback", app_drain_seconds=2)
-    measure(traffic.line("rollback.yml without a target"))
-    assert code == 0, summary_of(out)
-    assert running_releases() == {RELEASES["B"]}, "the last good release other than A is B (C, D are bad, E rolled back)"
-    assert traffic.failed == 0, traffic.errors[:20]
+    assert ledger_now[RELEASES["B"]]["status"] == "rolled-back" and ledger_now[a]["status"] == "good"
 
 
 # An unknown or malformed rollback_to is among test_40's bad-input cases (each host's state compared).
