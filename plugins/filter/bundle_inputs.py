@@ -3,8 +3,13 @@ before the lock: a typo must never switch a safety off (a bake window of 'abc' s
 false ('maybe'). The table of switches is roles/deploy/vars/main.yml's __deploy_inputs."""
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from typing import Any, Mapping
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 from ansible.module_utils.parsing.convert_bool import BOOLEANS
 
@@ -99,6 +104,79 @@ def bundle_list(value: Any) -> list[str]:
         return []
 
 
+def _extra_vars(argv: list[str]) -> list[str]:
+    """The -e/--extra-vars values of an ansible-playbook command line, @files read."""
+    values, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        value = None
+        if arg in ("-e", "--extra-vars") and i + 1 < len(argv):
+            value, i = argv[i + 1], i + 1
+        elif arg.startswith("--extra-vars="):
+            value = arg.split("=", 1)[1]
+        elif arg.startswith("-e") and len(arg) > 2:
+            value = arg[2:]
+        if value is not None:
+            if value.startswith("@") and Path(value[1:]).is_file():
+                value = Path(value[1:]).read_text(encoding="utf-8", errors="replace")
+            values.append(value)
+        i += 1
+    return values
+
+
+def _without(value: str, ignored: set[str]) -> str:
+    """One -e value without the switches in `ignored` (JSON, or key=value words; YAML files stay whole)."""
+    try:
+        data = json.loads(value)
+        if isinstance(data, dict):
+            kept = {k: v for k, v in data.items() if k not in ignored}
+            return json.dumps(kept, sort_keys=True, default=str) if kept else ""
+    except ValueError:
+        pass
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        return value
+    if words and all("=" in w for w in words):
+        return " ".join(sorted(w for w in words if w.split("=", 1)[0] not in ignored))
+    return value
+
+
+def bundle_preflight_fingerprint(sources: Iterable[str], groups: Mapping[str, Any], project: str,
+                                 ignored: Iterable[str] = (), argv: list[str] | None = None) -> str:
+    """What the roles' preflight of an operations run depends on, as a sha256: every file of the inventory
+    sources (a file's group_vars/ and host_vars/ beside it), the hosts of every group, the roles' argument
+    specs, defaults, vars and preflight tasks, and the -e values of this command line without the `ignored`
+    switches (the operations inputs, checked on every run, and the release to deploy). A run whose
+    fingerprint passed the full preflight before skips the roles' checks; anything else runs them."""
+    digest = hashlib.sha256()
+    files: set[Path] = set()
+    for source in sources:
+        path = Path(source)
+        roots = [path] if path.is_dir() else [path, path.parent / "group_vars", path.parent / "host_vars"]
+        for root in roots:
+            if root.is_file():
+                files.add(root)
+            elif root.is_dir():
+                files.update(f for f in root.rglob("*") if f.is_file() and ".git" not in f.parts)
+    roles = Path(project) / "roles"
+    for pattern in ("*/meta/argument_specs.yml", "*/defaults/**/*", "*/vars/**/*", "*/tasks/preflight.yml", "*/tasks/_*check*.yml"):
+        files.update(f for f in roles.glob(pattern) if f.is_file())
+    playbook_vars = Path(project) / "playbooks"
+    for folder in ("group_vars", "host_vars"):
+        if (playbook_vars / folder).is_dir():
+            files.update(f for f in (playbook_vars / folder).rglob("*") if f.is_file())
+    for f in sorted(files):
+        digest.update(str(f.resolve()).encode() + b"\0" + f.read_bytes() + b"\0")
+    digest.update(json.dumps({k: sorted(v) for k, v in groups.items()}, sort_keys=True).encode())
+    skip = set(ignored)
+    for value in _extra_vars(list(sys.argv[1:] if argv is None else argv)):
+        if kept := _without(value, skip):
+            digest.update(b"-e\0" + kept.encode() + b"\0")
+    return digest.hexdigest()
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"bundle_check_inputs": bundle_check_inputs, "bundle_list": bundle_list}
+        return {"bundle_check_inputs": bundle_check_inputs, "bundle_list": bundle_list,
+                "bundle_preflight_fingerprint": bundle_preflight_fingerprint}

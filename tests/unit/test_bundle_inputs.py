@@ -12,7 +12,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
 
-from bundle_inputs import UNDEFINED, bundle_check_inputs, check_input, examples  # noqa: E402
+from bundle_inputs import UNDEFINED, bundle_check_inputs, bundle_preflight_fingerprint, check_input, examples  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_VARS = yaml.safe_load((ROOT / "roles" / "deploy" / "vars" / "main.yml").read_text())
@@ -71,3 +71,44 @@ def test_a_list_switch_is_read_as_a_list_whatever_was_typed() -> None:
     assert bundle_list("postgres, redis,,nfs") == ["postgres", "redis", "nfs"]
     assert bundle_list(["postgres"]) == ["postgres"]
     assert bundle_list(5) == [] and bundle_list({"a": 1}) == []
+
+
+# The preflight fingerprint: the same inventory, role files and -e values give the same fingerprint; any
+# change to them, a host moved between groups, or a role variable given with -e gives another.
+
+
+def _project(tmp_path):
+    inventory = tmp_path / "inventories" / "lab"
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text("all: {hosts: {a: {}}}\n")
+    (inventory / "group_vars" / "all" / "main.yml").write_text("app_health_timeout: 90\n")
+    spec = tmp_path / "roles" / "app" / "meta"
+    spec.mkdir(parents=True)
+    (spec / "argument_specs.yml").write_text("argument_specs: {}\n")
+    (tmp_path / "playbooks").mkdir()
+    return inventory
+
+
+def test_fingerprint_changes_with_what_the_preflight_checks(tmp_path) -> None:
+    inventory = _project(tmp_path)
+    groups = {"app": ["a"], "all": ["a"]}
+    ignored = ["deploy_bake_seconds", "app_source_dir"]
+
+    def fp(argv, groups=groups):
+        return bundle_preflight_fingerprint([str(inventory / "hosts.yml")], groups, str(tmp_path), ignored, argv)
+
+    base = fp(["playbooks/deploy.yml"])
+    assert base == fp(["playbooks/deploy.yml"])
+    # operations inputs and the release to deploy do not change what the roles check
+    assert fp(["-e", '{"deploy_bake_seconds": 5, "app_source_dir": "/tmp/x"}']) == base
+    assert fp(["-e", "deploy_bake_seconds=5"]) == base
+    # a role variable given with -e does
+    assert fp(["-e", "app_health_timeout=abc"]) != base
+    assert fp(["--extra-vars={\"app_health_timeout\": 1}"]) != base
+    # as does a change to group_vars, to a role's argument specs, or to the groups
+    (inventory / "group_vars" / "all" / "main.yml").write_text("app_health_timeout: 91\n")
+    changed = fp(["playbooks/deploy.yml"])
+    assert changed != base
+    (tmp_path / "roles" / "app" / "meta" / "argument_specs.yml").write_text("argument_specs: {main: {}}\n")
+    assert fp(["playbooks/deploy.yml"]) != changed
+    assert fp(["playbooks/deploy.yml"], {"app": ["a", "b"], "all": ["a", "b"]}) != fp(["playbooks/deploy.yml"])
