@@ -244,7 +244,7 @@ def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_st
     """Issue 18's six steps: a deploy killed while the second app host is in its switch (the first already on
     the new release, the second drained) is reported STALE, cleared, and then rollback.yml with no argument
     brings the fleet back to one release in full rotation (the ledger called that release current: allowed,
-    since the hosts did not all run it), the killed release aborted, not bad."""
+    since its deploy never finished), the killed release aborted, not bad."""
     before = current()
     src = source(tmp_root, "E")
     first = _start_deploy(src)
@@ -267,6 +267,9 @@ def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_st
         time.sleep(5)
     measure(traffic.line("deploy E killed with SIGKILL while the second app host was in its switch"))
     assert traffic.failed == 0, traffic.errors[:20]
+    # The switch is one command on the host: one that had begun on app2 finishes there though its controller died
+    # (switched, or put back), so app2 runs E or the release before; either way it is left out of rotation.
+    app2_switched = release_on("stack-app2") == killed
     code, out = playbook("rollback", app_drain_seconds=2)
     assert code != 0 and "STALE" in out and "no longer exists" in out, summary_of(out)
     token = re.search(r"lock_token=([0-9a-f]+)", out).group(1)
@@ -274,14 +277,15 @@ def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_st
     assert code == 0, out[-2000:]
     assert not _lock()
     code, out = playbook("releases")   # what the hosts run, not what the ledger believed
-    assert code == 0 and "running: MIXED (stack-app1: " in out and "out of rotation: stack-app2" in out, out[-2000:]
+    running = f"running: {killed}" if app2_switched else "running: MIXED (stack-app1: "
+    assert code == 0 and running in out and "out of rotation: stack-app2" in out, out[-2000:]
     with Traffic(site) as traffic:
         start = time.monotonic()
         code, out = playbook("rollback", app_drain_seconds=2)
         seconds = time.monotonic() - start
     measure(traffic.line(f"rollback.yml without a target after the killed deploy: fleet back on one release in {seconds:.0f} s"))
     assert code == 0, summary_of(out)
-    assert "MIXED" in out and "put back in rotation: stack-app2" in out, summary_of(out)
+    assert ("MIXED" in out or app2_switched) and "put back in rotation: stack-app2" in out, summary_of(out)
     assert_consistent(before)
     assert traffic.failed == 0, traffic.errors[:20]
     assert ledger()[killed]["status"] == "aborted", "a release whose run was killed is aborted, not bad: deployable again"

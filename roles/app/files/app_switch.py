@@ -13,12 +13,14 @@ open to its port; at most drain_max seconds); the worker restarts on the release
 Any failure puts the host back as it was before the command (old slot serving, worker on its release,
 the failed slot stopped and disabled) and reports the step. The old slot's conf is kept: it names the
 previous release, so a rollback starts that slot again with nothing to build or pull.
-Prints one JSON line {ok, step, reason, container, image_id, did, seconds}; exits 0 either way.
+Prints one JSON line {ok, step, reason, container, image_id, did, seconds}; exits 0 either way. A switch that
+has begun finishes on the host even if the controller dies (SIGHUP ignored): the host is never left half-way.
 """
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -211,6 +213,13 @@ def revert(spec: dict[str, Any], host: Host, touched: dict[str, bool], old_switc
 
 
 if __name__ == "__main__":
+    # A switch that has begun ends on the host in a known state (switched, or put back), even when its controller
+    # dies or its SSH session hangs up: the hang-up is ignored and an answer nobody reads is dropped.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     gate_module: dict[str, Any] = {"__name__": "health_gate"}
     exec(compile(sys.argv[1], "health_gate.py", "exec"), gate_module)  # noqa: S102 - the role's own file, passed by switch.yml
-    print(json.dumps(switch(json.loads(sys.argv[2]), Host(gate_module["gate"], gate_module["worker_crashes"]))))
+    outcome = switch(json.loads(sys.argv[2]), Host(gate_module["gate"], gate_module["worker_crashes"]))
+    try:
+        print(json.dumps(outcome), flush=True)
+    except OSError:
+        pass
