@@ -7,7 +7,11 @@ summary each playbook printed last (command, release, result, duration, phases, 
 writes a table to bench/results/ops-times.md (and prints it). The baseline is the run's first successful
 deploy; every other run is reported as a ratio to it, so figures from machines of different speeds compare.
 
-    .venv/bin/python bench/ops_times.py [--stamp HHMMSS] [--out bench/results/ops-times.md]
+    .venv/bin/python bench/ops_times.py [--stamp HHMMSS] [--out bench/results/ops-times.md] [--before FILE]
+
+--before: an earlier results file of this script (e.g. from git history, before a change): each kind of
+operation (command and outcome: a successful deploy, a rollback with or without data, a refusal, a failed
+deploy) is compared with the same kind there, median against median, as a ratio.
 """
 from __future__ import annotations
 
@@ -69,14 +73,47 @@ def table(runs: list[Run]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def kind(command: str, result: str, window: str) -> str:
+    """What an operation was, for comparing runs: command and outcome (with data when it had a maintenance window)."""
+    outcome = result.split(",")[0].split(" in ")[0].strip()
+    outcome = "FAILED" if outcome.startswith("FAILED") else outcome
+    return f"{command} {outcome}{' with data' if window.strip() else ''}"
+
+
+def rows_of(text: str) -> list[tuple[str, int]]:
+    """(kind, seconds) of every row of a results table."""
+    found = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 7 and cells[3].isdigit():
+            found.append((kind(cells[1], cells[2], cells[5]), int(cells[3])))
+    return found
+
+
+def comparison(now: list[tuple[str, int]], before: list[tuple[str, int]]) -> str:
+    def median(values: list[int]) -> float:
+        values = sorted(values)
+        return (values[(len(values) - 1) // 2] + values[len(values) // 2]) / 2
+    lines = ["| operation | runs before | median before (s) | runs now | median now (s) | now / before |", "| --- | --- | --- | --- | --- | --- |"]
+    for name in sorted({k for k, _ in now} & {k for k, _ in before}):
+        a, b = [s for k, s in before if k == name], [s for k, s in now if k == name]
+        lines.append(f"| {name} | {len(a)} | {median(a):.0f} | {len(b)} | {median(b):.0f} | {median(b) / median(a):.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stamp", help="the run's stamp (first part of the log names); default: the newest")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ops-times.md")
+    parser.add_argument("--before", type=Path, help="an earlier results file of this script, to compare with")
     args = parser.parse_args(argv)
     stamp = args.stamp or newest_stamp()
     runs = [r for p in sorted(RUNS.glob(f"{stamp}-*.log")) if (r := parse(p))]
     text = f"# Deploy and rollback times, stack scenario run {stamp}\n\n" + table(runs)
+    if args.before:
+        before = args.before.read_text()
+        text += (f"\n## Against {before.splitlines()[0].lstrip('# ')} (--before {args.before.name})\n\n"
+                 + comparison(rows_of(text), rows_of(before)) + "\n### That run\n\n" + before.split("\n", 2)[2])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)
