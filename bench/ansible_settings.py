@@ -8,7 +8,7 @@ reported as the ratio of its median to the baseline's median. A run that fails, 
 playbook that reports changes (--idempotent), is reported as such and left out of the medians.
 
     .venv/bin/python bench/ansible_settings.py -i INVENTORY [-e JSON] [--rounds N] [--settings a,b,...] [--idempotent] \
-        [--fresh-source DIR] [--out bench/results/ansible-settings.md] PLAYBOOK [PLAYBOOK ...]
+        [--fresh-source DIR] [--label TEXT] [--out bench/results/ansible-settings.md [--append]] PLAYBOOK [PLAYBOOK ...]
 
 --fresh-source: every run gets a new copy of DIR (an application source) with one file of its own, passed as
 app_source_dir: each deploy.yml run is then a code-only change, a new release with the build cache warm.
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh-source", help="an application source: each run deploys a new release of it")
     parser.add_argument("--label", default="", help="where it ran (machine, hosts, connection), written above the table")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "ansible-settings.md"))
+    parser.add_argument("--append", action="store_true", help="add this run's section to --out instead of replacing it")
     args = parser.parse_args(argv)
     settings = args.settings.split(",")
     unknown = [s for s in settings if s not in SETTINGS]
@@ -116,10 +117,12 @@ def main(argv: list[str] | None = None) -> int:
                 results[(pb, name)].append((seconds, outcome))
                 print(f"round {rnd} {Path(pb).name} {name}: {seconds:.1f} s {outcome}", flush=True)
     out = table(results, args.playbooks, settings)
-    header = (f"# Ansible settings, {time.strftime('%Y-%m-%d %H:%M')}\n\n{args.label}\n\n"
+    header = (f"## {time.strftime('%Y-%m-%d %H:%M')}: {args.label or 'Ansible settings'}\n\n"
               f"`bench/ansible_settings.py --rounds {args.rounds} --settings {args.settings}`; each setting's runs in"
               " the order they ran, alternating with the others; medians of the runs that ended ok.\n\n")
-    Path(args.out).write_text(header + out + "\n")
+    out_file = Path(args.out)
+    before = out_file.read_text() + "\n" if args.append and out_file.exists() else "# Ansible settings against each other\n\n"
+    out_file.write_text(before + header + out + "\n")
     print(out)
     return 0
 
