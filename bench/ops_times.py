@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     runs = [r for p in sorted(RUNS.glob(f"{stamp}-*.log")) if (r := parse(p))]
     text = f"# Deploy and rollback times, stack scenario run {stamp}\n\n" + table(runs)
     if args.before:
-        before = args.before.read_text()
+        # Only that run's own table: a results file made with --before also holds the run it was compared with.
+        before = args.before.read_text().split("\n## Against ")[0].rstrip() + "\n"
         text += (f"\n## Against {before.splitlines()[0].lstrip('# ')} (--before {args.before.name})\n\n"
                  + comparison(rows_of(text), rows_of(before)) + "\n### That run\n\n" + before.split("\n", 2)[2])
     args.out.parent.mkdir(parents=True, exist_ok=True)
