@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -32,8 +31,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreach>\d+)"
-                   r"\s+failed=(?P<failed>\d+)", re.M)
+sys.path.insert(0, str(ROOT / "tests"))
+from molecule_runner import changed_hosts  # noqa: E402  (the play recap as the scenario runner reads it)
+
 SETTINGS: dict[str, dict[str, str]] = {
     "linear": {"ANSIBLE_STRATEGY": "linear"},
     "mitogen": {"ANSIBLE_STRATEGY": "mitogen_linear", "ANSIBLE_STRATEGY_PLUGINS": str(ROOT / "plugins" / "strategy")},
@@ -56,7 +56,7 @@ def run_once(playbook: str, inventory: str, extra: str | None, env: dict[str, st
         tail = "\n".join(proc.stdout.splitlines()[-15:])
         print(tail, file=sys.stderr)
         return seconds, f"failed (exit {proc.returncode})"
-    changed = [m["host"] for m in RECAP.finditer(proc.stdout) if int(m["changed"])]
+    changed = changed_hosts(proc.stdout)
     return seconds, f"changed on {len(changed)} host(s)" if changed and idempotent else "ok"
 
 
