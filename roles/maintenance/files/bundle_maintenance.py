@@ -48,6 +48,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 HERE = Path(__file__).resolve().parent
+# No __pycache__ beside the installed modules: that folder holds only what the maintenance role put there (a cache a
+# timer wrote at 03:00 would be a change no playbook made).
+sys.dont_write_bytecode = True
 # Installed: the shared modules lie beside this program. In the repository: plugins/ of the checkout.
 for _extra in (HERE, HERE.parents[2] / "plugins" / "module_utils", HERE.parents[2] / "plugins" / "filter"):
     if (_extra / "bundle_snapshot.py").exists() or (_extra / "app_release.py").exists():
