@@ -157,3 +157,11 @@ def test_worker_only_switch_leaves_the_web_slots_alone() -> None:
     result = app_switch.switch(spec(web=False), host)
     assert result["ok"] and result["did"] == ["restarted the worker"]
     assert not any("web@" in line for line in host.log if "gate" not in line)
+
+
+def test_only_nginx_workers_left_from_a_reload_count_as_busy() -> None:
+    # This program's own command line (python3 -c SOURCE ...) carries the words: it must not keep the drain waiting.
+    own = b"\0".join([b"python3", b"-c", Path(app_switch.__file__).read_bytes(), b"{}"])
+    assert b"worker process is shutting down" in own and not app_switch.nginx_shutting_down(own)
+    assert not app_switch.nginx_shutting_down(b"nginx: worker process\0\0\0")
+    assert app_switch.nginx_shutting_down(b"nginx: worker process is shutting down\0\0\0")
