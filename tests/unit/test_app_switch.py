@@ -78,11 +78,13 @@ def test_switch_in_order_and_the_old_slot_stopped_once_drained() -> None:
     host = FakeHost(busy=[2, 1, 0])
     result = app_switch.switch(spec(), host)
     assert result["ok"] and result["image_id"] == "sha256:abc"
-    assert result["did"] == ["started slot green", "traffic to slot green", "stopped slot blue", "restarted the worker"]
+    assert result["did"] == ["started slot green", "restarted the worker", "traffic to slot green", "stopped slot blue"]
     order = [line for line in host.log if not line.startswith("write")]
-    assert order.index("systemctl restart app-web@green.service") < order.index("gate app-web@green.service 8002") \
+    # the worker's gate runs beside the slot's; traffic moves only after both
+    assert order.index("systemctl restart app-web@green.service") < order.index("systemctl restart app-worker.service") \
+        < max(order.index("gate app-web@green.service 8002"), order.index("gate app-worker.service 0")) \
         < order.index("/bin/sh -c nginx -t -q && systemctl reload nginx") < order.index("gate app-web@green.service 8000") \
-        < order.index("systemctl disable --now app-web@blue.service") < order.index("systemctl restart app-worker.service")
+        < order.index("systemctl disable --now app-web@blue.service")
     assert host.files["/etc/nginx/app-active-slot.conf"] == "server 127.0.0.1:8002;\n"
     assert host.files["/var/lib/app/active-slot"] == "green\n"
     # waited while nginx held requests for blue (two busy polls after the first 0.2 s), not a fixed drain
@@ -112,7 +114,8 @@ def test_unhealthy_slot_never_gets_traffic() -> None:
     assert host.files["/etc/nginx/app-active-slot.conf"] == "server 127.0.0.1:8001;\n"
     assert "systemctl disable --now app-web@green.service" in host.log
     assert not any("reload nginx" in line for line in host.log)
-    assert "systemctl restart app-worker.service" not in host.log
+    # the worker, restarted beside the slot, is back on its release
+    assert host.files["/etc/app/worker.conf"] == "APP_RELEASE=R1\n" and host.log[-1] == "systemctl restart app-worker.service"
     assert result["reverted"] == []
 
 
@@ -133,6 +136,8 @@ def test_worker_failure_reverts_web_and_worker() -> None:
     assert not result["ok"] and result["step"] == "worker running"
     assert host.files["/etc/app/worker.conf"] == "APP_RELEASE=R1\n"
     assert host.files["/etc/nginx/app-active-slot.conf"] == "server 127.0.0.1:8001;\n"
+    # a failing worker fails the switch before any traffic moved to the new slot
+    assert not any("reload nginx" in line for line in host.log)
     assert host.log[-1] == "systemctl restart app-worker.service"
     assert "systemctl disable --now app-web@green.service" in host.log
 
@@ -141,7 +146,7 @@ def test_first_release_on_a_host_has_no_old_slot_to_drain() -> None:
     host = FakeHost()
     host.files = {}
     result = app_switch.switch(spec(**{"from": "", "worker_old_content": ""}), host)
-    assert result["ok"] and result["did"] == ["started slot green", "traffic to slot green", "restarted the worker"]
+    assert result["ok"] and result["did"] == ["started slot green", "restarted the worker", "traffic to slot green"]
     assert host.t == 0
 
 

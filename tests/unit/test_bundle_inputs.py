@@ -112,3 +112,14 @@ def test_fingerprint_changes_with_what_the_preflight_checks(tmp_path) -> None:
     (tmp_path / "roles" / "app" / "meta" / "argument_specs.yml").write_text("argument_specs: {main: {}}\n")
     assert fp(["playbooks/deploy.yml"]) != changed
     assert fp(["playbooks/deploy.yml"], {"app": ["a", "b"], "all": ["a", "b"]}) != fp(["playbooks/deploy.yml"])
+
+
+def test_the_fingerprint_reads_the_checkouts_roles_whichever_playbook_imports_the_phase() -> None:
+    # playbook_dir is playbooks/phases/ in an imported phase: a project root taken from it had no roles/, so no role
+    # file was part of the fingerprint. The deploy role's root is its own checkout's.
+    assert DEPLOY_VARS["__deploy_project_root"] == "{{ role_path | dirname | dirname }}"
+    assert DEPLOY_VARS["__deploy_preflight_cache"].startswith("{{ __deploy_project_root }}/")
+    for path in (ROOT / "roles").rglob("*.yml"):
+        assert "playbook_dir" not in "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")), path
+    role_path = ROOT / "roles" / "deploy"
+    assert (role_path.parent.parent / "roles" / "app" / "meta" / "argument_specs.yml").is_file()

@@ -5,11 +5,12 @@ SPEC_JSON (rendered by switch.yml): {image, web, from, to, slot_conf, switch_act
 active_slot_file, units, containers, ports, app_port, health_path, timeout, restarts, stable,
 drain_max, worker, worker_unit, worker_container, worker_conf, worker_content, worker_old_content}.
 
-Steps: the image is on the host; the idle slot `to` gets its conf and starts; it must pass the health gate
-(health_gate.py, polled every half second: a restart loop or crashing workers fail it in seconds); the
-host-local nginx switch points at it (nginx -t, graceful reload); it must answer through app_port; the old
-slot `from` is stopped as soon as nginx holds no request for it (no worker shutting down, no connection
-open to its port; at most drain_max seconds); the worker restarts on the release and must keep running.
+Steps: the image is on the host; the idle slot `to` gets its conf and starts, and the worker restarts on the
+release beside it; the slot must pass the health gate (health_gate.py, polled every half second: a restart
+loop or crashing workers fail it in seconds) and the worker keep running for `stable` seconds, both at once;
+only then the host-local nginx switch points at the slot (nginx -t, graceful reload); it must answer through
+app_port; the old slot `from` is stopped as soon as nginx holds no request for it (no worker shutting down,
+no connection open to its port; at most drain_max seconds). A worker-only switch restarts and gates the worker.
 Any failure puts the host back as it was before the command (old slot serving, worker on its release,
 the failed slot stopped and disabled) and reports the step. The old slot's conf is kept: it names the
 previous release, so a rollback starts that slot again with nothing to build or pull.
@@ -23,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any, Callable
 
@@ -123,11 +125,24 @@ def switch(spec: dict[str, Any], host: Host) -> dict[str, Any]:
         if code != 0:
             raise Failed(step, f"systemctl {' '.join(argv)} failed: {out}")
 
-    def healthy(unit: str, container: str, port: int, stable: float = 0) -> None:
+    def gate(unit: str, container: str, port: int) -> dict[str, Any]:
         url = f"http://127.0.0.1:{port}{spec['health_path']}" if port > 0 else ""
-        result = host.gate(unit, url, float(spec["timeout"]), int(spec["restarts"]), float(stable or spec["stable"]), container)
+        return host.gate(unit, url, float(spec["timeout"]), int(spec["restarts"]), float(spec["stable"]), container)
+
+    def healthy(unit: str, container: str, port: int, result: dict[str, Any] | None = None) -> None:
+        result = gate(unit, container, port) if result is None else result
         if not result.get("ok"):
             raise Failed(step, f"{container} did not become healthy (limit {spec['timeout']} s): {health_reason(spec, result, port)}", container)
+
+    def restart_worker() -> None:
+        nonlocal step
+        step = "restart the worker (it finishes its job on SIGTERM)"
+        touched["worker"] = True
+        host.write(spec["worker_conf"], spec["worker_content"])
+        systemctl("daemon-reload")
+        systemctl("enable", spec["worker_unit"])
+        systemctl("restart", spec["worker_unit"])
+        did.append("restarted the worker")
 
     def reload_switch(content: str | None) -> None:
         if content is not None:
@@ -151,8 +166,24 @@ def switch(spec: dict[str, Any], host: Host) -> dict[str, Any]:
             systemctl("enable", spec["units"][to])
             systemctl("restart", spec["units"][to])
             did.append(f"started slot {to}")
+            # The worker restarts beside the new slot: its stability window (`stable` seconds) runs while the slot
+            # boots and answers, and traffic moves only when both passed (a failing worker never sees a request
+            # routed to its release on this host).
+            worker_gate: list[dict[str, Any]] = []
+            waiter = None
+            if spec["worker"]:
+                restart_worker()
+                waiter = threading.Thread(target=lambda: worker_gate.append(gate(spec["worker_unit"], spec["worker_container"], 0)))
+                waiter.start()
             step = f"healthy before traffic moves to {to}"
-            healthy(spec["units"][to], spec["containers"][to], int(spec["ports"][to]))
+            try:
+                healthy(spec["units"][to], spec["containers"][to], int(spec["ports"][to]))
+            finally:
+                if waiter is not None:
+                    waiter.join()
+            if waiter is not None:
+                step = "worker running"
+                healthy(spec["worker_unit"], spec["worker_container"], 0, worker_gate[0] if worker_gate else {"ok": False, "reason": "its gate ended without an answer"})
             step = f"traffic to slot {to}"
             touched["traffic"] = True
             reload_switch(spec["switch_content"][to])
@@ -169,14 +200,8 @@ def switch(spec: dict[str, Any], host: Host) -> dict[str, Any]:
                 step = f"stop slot {old}"
                 systemctl("disable", "--now", spec["units"][old])
                 did.append(f"stopped slot {old}")
-        if spec["worker"]:
-            step = "restart the worker (it finishes its job on SIGTERM)"
-            touched["worker"] = True
-            host.write(spec["worker_conf"], spec["worker_content"])
-            systemctl("daemon-reload")
-            systemctl("enable", spec["worker_unit"])
-            systemctl("restart", spec["worker_unit"])
-            did.append("restarted the worker")
+        elif spec["worker"]:
+            restart_worker()
             step = "worker running"
             healthy(spec["worker_unit"], spec["worker_container"], 0)
         return {"ok": True, "step": "", "reason": "", "container": "", "image_id": image_id, "did": did,
