@@ -183,7 +183,8 @@ def switch(spec: dict[str, Any], host: Host) -> dict[str, Any]:
                     waiter.join()
             if waiter is not None:
                 step = "worker running"
-                healthy(spec["worker_unit"], spec["worker_container"], 0, worker_gate[0] if worker_gate else {"ok": False, "reason": "its gate ended without an answer"})
+                answer = worker_gate[0] if worker_gate else {"ok": False, "reason": "its gate ended without an answer"}
+                healthy(spec["worker_unit"], spec["worker_container"], 0, answer)
             step = f"traffic to slot {to}"
             touched["traffic"] = True
             reload_switch(spec["switch_content"][to])
