@@ -225,6 +225,11 @@ def drained() -> dict[str, str]:
     return json.loads(host("stack-proxy1").check_output("/usr/local/sbin/bundle-upstream status"))
 
 
+# The app role's switch command on a host (roles/app/files/app_switch.py, its source on its command line); the
+# brackets keep the shell that runs pgrep from matching itself.
+SWITCH_RUNNING = "pgrep -f 'Blue/green [s]witch of one app host'"
+
+
 def release_on(name: str) -> str:
     h = host(name)
     slot = h.file("/var/lib/docshare/active-slot").content_string.strip()
@@ -264,7 +269,13 @@ def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_st
         killed = release_on("stack-app1")
         os.killpg(first.pid, signal.SIGKILL)           # the control process dies mid-switch of the second host
         first.wait()
-        time.sleep(5)
+        # A switch command that had begun on app2 goes on there without its controller: what app2 runs is read once
+        # it has ended (a fixed wait read it mid-switch once, and the releases playbook later saw it switched).
+        settle = time.monotonic() + 180
+        while host("stack-app2").run(SWITCH_RUNNING).rc == 0 and time.monotonic() < settle:
+            time.sleep(0.5)
+        assert host("stack-app2").run(SWITCH_RUNNING).rc != 0, "app2's switch command did not end within 180 s"
+        time.sleep(2)
     measure(traffic.line("deploy E killed with SIGKILL while the second app host was in its switch"))
     assert traffic.failed == 0, traffic.errors[:20]
     # The switch is one command on the host: one that had begun on app2 finishes there though its controller died
