@@ -7,6 +7,7 @@ lab CA that prepare.yml made.
 from __future__ import annotations
 
 import os
+import random
 import sys
 import threading
 import time
@@ -153,5 +154,59 @@ def measure(figure: Callable[[str], None]) -> Callable[[str], None]:
     return figure
 
 
+# --- test order ------------------------------------------------------------------------------------------
+# The stack tests run in a shuffled order, so that one test passing only after another is found: modules in
+# a shuffled order, the tests of each module shuffled too, except where a module says otherwise with ORDER:
+# "story" keeps its tests in file order (they build on each other, as test_20's week of releases does), "last"
+# runs the module after every other one (it leaves the stack in a state the others do not test: test_50 puts
+# another app on the hosts). STACK_TEST_SEED picks the order: a number, "random" (a new one, printed), or "file"
+# (file order). The default is an order that has passed (README, "Test order").
+DEFAULT_SEED = "2612"
+
+
+def _order_seed() -> int | None:
+    value = os.environ.get("STACK_TEST_SEED", DEFAULT_SEED).strip().lower()
+    if value == "file":
+        return None
+    if value == "random":
+        return random.SystemRandom().randrange(10_000)
+    if not value.isdigit():
+        raise pytest.UsageError(f"STACK_TEST_SEED={value!r}: want a number, 'random' or 'file'")
+    return int(value)
+
+
+def shuffled(items: list, seed: int) -> list:
+    """items in the order seed gives, each module's ORDER respected (see above)."""
+    rng = random.Random(seed)
+    modules: dict[object, list] = {}
+    for item in items:
+        modules.setdefault(item.module, []).append(item)
+    names = sorted(modules, key=lambda m: m.__name__)
+    rng.shuffle(names)
+    names.sort(key=lambda m: getattr(m, "ORDER", "") == "last")  # stable: "last" ones move to the end
+    order = []
+    for module in names:
+        tests = modules[module]
+        if getattr(module, "ORDER", "") != "story":
+            rng.shuffle(tests)
+        order.extend(tests)
+    return order
+
+
+def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-untyped-def]
+    seed = _order_seed()
+    config.stack_test_order = "file order (STACK_TEST_SEED=file)" if seed is None else f"shuffled, STACK_TEST_SEED={seed}"
+    if seed is not None:
+        items[:] = shuffled(items, seed)
+
+
+def pytest_collection_finish(session) -> None:  # type: ignore[no-untyped-def]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"stack test order: {getattr(session.config, 'stack_test_order', 'file order')} "
+                            "(rerun this order with that STACK_TEST_SEED; 'random' for a new one)")
+
+
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    terminalreporter.write_line(f"stack test order: {getattr(terminalreporter.config, 'stack_test_order', 'file order')}")
     print_figures(terminalreporter, "stack scenario figures")

@@ -26,6 +26,8 @@ import pytest
 from conftest import PROJECT, RUN_LOGS, Traffic, host, playbook, summary_of
 from playbook import start_playbook  # molecule/_shared/playbook.py
 
+ORDER = "story"  # the tests build on each other (conftest.py, "test order"): file order within this module
+
 DB = "stack-db1"
 STATE = "/var/lib/bundle/docshare"
 FAST = {"deploy_bake_seconds": 15, "deploy_bake_interval": 5, "app_drain_seconds": 2}

@@ -20,6 +20,10 @@ import requests
 from conftest import CA, PROJECT, Browser, host
 from playbook import run_playbook  # molecule/_shared/playbook.py
 
+# After every other module (conftest.py, "test order"): docshare is gone from the hosts once notes runs, and
+# putting it back would cost a site.yml run (minutes) that only the order would need.
+ORDER = "last"
+
 APP_HOSTS = ["stack-app1", "stack-app2"]
 
 
