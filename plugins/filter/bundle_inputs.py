@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ansible.module_utils.parsing.convert_bool import BOOLEANS
+from ansible.module_utils.parsing.convert_bool import BOOLEANS, BOOLEANS_FALSE
 
 UNDEFINED = "__bundle_undefined__"  # what the vars lookup answers for a switch nobody set
 
@@ -176,7 +176,21 @@ def bundle_preflight_fingerprint(sources: Iterable[str], groups: Mapping[str, An
     return digest.hexdigest()
 
 
+def bundle_preflight_hosts(command: str, rollback_data: Any, groups: Mapping[str, Any]) -> list[str]:
+    """The hosts an operations run's preflight asks, decided once for the run (its record keeps them, the
+    preflight play and the fingerprint read them): a code-only rollback changes the app hosts and the proxies
+    alone, so a data host down, or its maintenance job running, does not hold it back; every other run (a deploy
+    snapshots the data and builds on the registry host, a rollback with data restores it) asks every host.
+    rollback_data that is not a boolean counts as true (every host asked): the inputs check refuses it anyway."""
+    value = rollback_data.lower() if isinstance(rollback_data, str) else rollback_data
+    code_only = value is None or (isinstance(value, (str, int)) and value in BOOLEANS_FALSE)
+    if command == "rollback" and code_only:
+        chosen = set(groups.get("app", [])) | set(groups.get("proxy", []))
+        return [name for name in groups["all"] if name in chosen]
+    return list(groups["all"])
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"bundle_check_inputs": bundle_check_inputs, "bundle_list": bundle_list,
-                "bundle_preflight_fingerprint": bundle_preflight_fingerprint}
+                "bundle_preflight_fingerprint": bundle_preflight_fingerprint, "bundle_preflight_hosts": bundle_preflight_hosts}

@@ -50,6 +50,9 @@ OUTCOME_TABLE = """
   rolled-back  move        move  move  move  move         keep
   aborted      move        move  move  move  keep         move
 """
+# What a release's first deploy recorded of the fleet before it, never overwritten by a later deploy of the same
+# release (a resumed run, -e force=true): the snapshot taken before that first deploy stays the release's snapshot.
+FIRST_DEPLOY_FIELDS = ("previous", "snapshot_id", "snapshot_services", "snapshot_skipped")
 # Why a record keeps its status, by that status (the note a kept request leaves in its history).
 KEEP_WHY = {
     "bad": "a bad release stays bad (never deployed again, never good)",
@@ -214,14 +217,16 @@ class Ledger:
         return record
 
     def begin(self, release: str, fields: dict[str, Any]) -> dict[str, Any]:
-        """Start (or resume) a deploy of release: its record becomes unfinished. A bad release is refused."""
+        """Start (or resume) a deploy of release: its record becomes unfinished. A bad release is refused.
+        A release deployed before (a resumed run, -e force=true) keeps what its first deploy recorded of the
+        fleet before it (FIRST_DEPLOY_FIELDS): its snapshot is the one taken before that first deploy."""
         record = self.deployable(release)
         now = utc_now()
         if record is None:
             record = {"schema": SCHEMA, "release": release, "created": now, "history": [], "deploys": 0}
         record["deploys"] = int(record.get("deploys", 0)) + 1
         self._set(record, "unfinished", "deploy started", now)
-        record.update({k: v for k, v in fields.items() if v is not None})
+        record.update({k: v for k, v in fields.items() if v is not None and not (k in FIRST_DEPLOY_FIELDS and k in record)})
         self._save(record, now)
         return record
 

@@ -12,7 +12,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
 
-from bundle_inputs import UNDEFINED, bundle_check_inputs, bundle_preflight_fingerprint, check_input, examples  # noqa: E402
+from bundle_inputs import (UNDEFINED, bundle_check_inputs, bundle_preflight_fingerprint, bundle_preflight_hosts,  # noqa: E402
+                           check_input, examples)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_VARS = yaml.safe_load((ROOT / "roles" / "deploy" / "vars" / "main.yml").read_text())
@@ -123,3 +124,31 @@ def test_the_fingerprint_reads_the_checkouts_roles_whichever_playbook_imports_th
         assert "playbook_dir" not in "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")), path
     role_path = ROOT / "roles" / "deploy"
     assert (role_path.parent.parent / "roles" / "app" / "meta" / "argument_specs.yml").is_file()
+
+
+# The hosts a run's preflight asks, decided once (the run's record; the preflight play and the fingerprint read it).
+GROUPS = {"all": ["app1", "app2", "proxy1", "db1", "registry1"], "app": ["app1", "app2"], "proxy": ["proxy1"], "db": ["db1"]}
+
+
+@pytest.mark.parametrize("data", [False, None, "false", "No", "off", "0", 0])
+def test_a_code_only_rollback_asks_the_app_hosts_and_proxies_alone(data) -> None:
+    assert bundle_preflight_hosts("rollback", data, GROUPS) == ["app1", "app2", "proxy1"]
+
+
+@pytest.mark.parametrize("data", [True, "true", "YES", "on", "1", 1, "maybe", ["x"]])
+def test_a_rollback_with_data_or_an_unsure_one_asks_every_host(data) -> None:
+    assert bundle_preflight_hosts("rollback", data, GROUPS) == GROUPS["all"]
+
+
+@pytest.mark.parametrize("command", ["deploy", "snapshot", "maintenance"])
+def test_every_other_run_asks_every_host(command) -> None:
+    assert bundle_preflight_hosts(command, False, GROUPS) == GROUPS["all"]
+    assert bundle_preflight_hosts("rollback", False, {"all": ["app1"], "app": ["app1"]}) == ["app1"]  # no proxy group
+
+
+def test_the_preflight_host_set_is_decided_in_one_place() -> None:
+    # the preflight play and the fingerprint read deploy_run.preflight_hosts; nothing else re-derives it from rollback_data
+    begin = (ROOT / "roles" / "deploy" / "tasks" / "begin.yml").read_text()
+    assert "bundle_preflight_hosts(rollback_data" in begin and "deploy_run.preflight_hosts | join(',')" in begin
+    phase = (ROOT / "playbooks" / "phases" / "begin.yml").read_text()
+    assert "['deploy_run']['preflight_hosts']" in phase and "rollback_data" not in phase

@@ -71,6 +71,18 @@ def test_unfinished_release_can_be_resumed(ledger):
     assert record["status"] == "unfinished" and record["deploys"] == 2
 
 
+def test_a_release_deployed_again_keeps_the_snapshot_of_its_first_deploy(ledger):
+    """-e force=true (or a resumed run): the fleet before the first deploy, and the snapshot taken then, stay the release's."""
+    first = {"previous": "a-1", "snapshot_id": "b-2", "snapshot_services": ["postgres"], "snapshot_skipped": ["redis", "nfs"]}
+    deploy(ledger, "b-2", "good", **first)
+    again = ledger.begin("b-2", {"operator": "bob", "previous": "b-2", "snapshot_id": "b-2",
+                                 "snapshot_services": ["postgres", "redis", "nfs"], "snapshot_skipped": []})
+    assert {k: again[k] for k in first} == first
+    assert again["operator"] == "bob" and again["deploys"] == 2 and again["status"] == "unfinished"
+    fresh = ledger.begin("c-3", {"previous": "b-2", "snapshot_services": ["postgres"], "snapshot_skipped": None})
+    assert fresh["previous"] == "b-2" and "snapshot_skipped" not in fresh  # a first deploy records what it is given
+
+
 def test_rollback_target_defaults_to_last_good_before_the_running_one(ledger):
     deploy(ledger, "a-1", "good")
     deploy(ledger, "b-2", "good")
