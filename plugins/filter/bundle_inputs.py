@@ -124,6 +124,33 @@ def _extra_vars(argv: list[str]) -> list[str]:
     return values
 
 
+# The ansible-playbook options an ad hoc call to the same hosts needs (the lock keeper's heartbeats): connection,
+# privilege, vault and -e values, as the operator gave them. Inventory sources are passed apart, resolved.
+_WITH_VALUE = {"-e", "--extra-vars", "-u", "--user", "--private-key", "--key-file", "-c", "--connection", "-T", "--timeout",
+               "--ssh-common-args", "--ssh-extra-args", "--vault-id", "--vault-password-file", "--vault-pass-file",
+               "--become-method", "--become-user", "-M", "--module-path"}
+_FLAGS = {"-b", "--become"}
+
+
+def bundle_adhoc_options(sources: Iterable[str] = (), argv: list[str] | None = None) -> list[str]:
+    """-i for each inventory source, then those options of this ansible-playbook command line (or argv), in their
+    order, each with its value."""
+    args, i = list(sys.argv[1:] if argv is None else argv), 0
+    kept = [word for source in sources for word in ("-i", str(source))]
+    while i < len(args):
+        arg = args[i]
+        name = arg.split("=", 1)[0]
+        if arg in _WITH_VALUE and i + 1 < len(args):
+            kept += [arg, args[i + 1]]
+            i += 1
+        elif arg.startswith("--") and "=" in arg and name in _WITH_VALUE or arg in _FLAGS:
+            kept.append(arg)
+        elif not arg.startswith("--") and len(arg) > 2 and arg[:2] in _WITH_VALUE:
+            kept.append(arg)  # -e{...}, -uroot
+        i += 1
+    return kept
+
+
 def _without(value: str, ignored: set[str]) -> str:
     """One -e value without the switches in `ignored` (JSON, or key=value words; YAML files stay whole)."""
     try:
@@ -192,5 +219,5 @@ def bundle_preflight_hosts(command: str, rollback_data: Any, groups: Mapping[str
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"bundle_check_inputs": bundle_check_inputs, "bundle_list": bundle_list,
+        return {"bundle_adhoc_options": bundle_adhoc_options, "bundle_check_inputs": bundle_check_inputs, "bundle_list": bundle_list,
                 "bundle_preflight_fingerprint": bundle_preflight_fingerprint, "bundle_preflight_hosts": bundle_preflight_hosts}

@@ -23,6 +23,8 @@ bundle_ledger and bundle_lock are thin wrappers.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -31,7 +33,7 @@ import secrets
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 RELEASE_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 STATUSES = ("unfinished", "live", "good", "bad", "rolled-back", "aborted")
@@ -347,6 +349,19 @@ class Lock:
     def __init__(self, root: str | Path) -> None:
         self.path = Path(root) / "deploy.lock"
 
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """One writer of an existing lock at a time (heartbeat, release, clear): the run's phases and its keeper
+        (roles/deploy/files/lock_keeper.py) both beat, and a beat read before a release must not write the
+        lock back after it, nor a release miss a file a beat replaced (flock on a file beside the lock)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(".deploy.lock.mutex"), "a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     def _load(self) -> tuple[dict[str, Any], os.stat_result] | None:
         """The record and the stat of the very file it was read from; None when there is no lock."""
         try:
@@ -396,24 +411,32 @@ class Lock:
         return False, {"note": "the lock was taken and released three times while we tried; try again", "started": now, "heartbeat": now}
 
     def heartbeat(self, token: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
-        record = self.read()
-        if not record or record.get("token") != token:
-            raise LedgerError(f"the deploy lock is no longer ours (holder now: {describe(record)})")
-        record.update(fields or {})
-        record["heartbeat"] = utc_now()
-        write_json(self.path, record)
-        return record
+        with self._changing():
+            record = self.read()
+            if not record or record.get("token") != token:
+                raise LedgerError(f"the deploy lock is no longer ours (holder now: {describe(record)})")
+            record.update(fields or {})
+            record["heartbeat"] = utc_now()
+            write_json(self.path, record)
+            return record
 
     def release(self, token: str) -> bool:
         """Remove the lock if it is ours; False when it was already gone or is someone else's."""
-        loaded = self._load()
-        if not loaded or loaded[0].get("token") != token:
-            return False
-        return self._remove(loaded[1])
+        with self._changing():
+            loaded = self._load()
+            if not loaded or loaded[0].get("token") != token:
+                return False
+            return self._remove(loaded[1])
 
     def clear(self, expected_token: str, dry_run: bool = False) -> bool:
         """Remove a lock whose token is expected_token (the stale one that was reported; an unreadable
         file's token is computed from its bytes). dry_run: only say whether it would be removed."""
+        if dry_run:
+            return self._clear(expected_token, dry_run)
+        with self._changing():
+            return self._clear(expected_token, dry_run)
+
+    def _clear(self, expected_token: str, dry_run: bool) -> bool:
         loaded = self._load()
         if not loaded:
             return False

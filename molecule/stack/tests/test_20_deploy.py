@@ -13,6 +13,7 @@ unknown release change nothing.
 """
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import re
@@ -109,6 +110,15 @@ def upload(web, site, name: str) -> dict:
     assert response.status_code == 201, response.text
     DOCS[name] = response.json()
     return DOCS[name]
+
+
+def under_traffic(site: str, run) -> tuple[int, str, float, Traffic]:  # type: ignore[no-untyped-def]
+    """run() (a playbook: exit code, output) with continuous traffic through nginx; its seconds and the traffic."""
+    with Traffic(site) as traffic:
+        start = time.monotonic()
+        code, out = run()
+        seconds = time.monotonic() - start
+    return code, out, seconds, traffic
 
 
 def documents_listing(web, site) -> list[dict]:
@@ -213,15 +223,32 @@ def test_5xx_during_the_bake_window_reverts_the_fleet(tmp_root, site, measure):
 
 
 # --- the lock ------------------------------------------------------------------------------------------
+# The killed deploy runs with the shortest stale time the inputs allow: its lock keeper (roles/deploy/files/lock_keeper.py)
+# beats every 10 s, so the heartbeat's age stays under half of it through phases longer than that (the build).
+KEPT_STALE_AFTER = 60
+KEEPER_LOG = PROJECT / ".cache" / "lock-keeper.log"
+
+
 def _start_deploy(src: Path) -> subprocess.Popen:
     RUN_LOGS.mkdir(parents=True, exist_ok=True)
     log = open(RUN_LOGS / "killed-deploy.log", "w")  # a file, not a pipe nobody reads (it would block the run)
-    return start_playbook(PROJECT / "playbooks" / "deploy.yml", {"app_source_dir": str(src), **FAST}, output=log)
+    return start_playbook(PROJECT / "playbooks" / "deploy.yml",
+                          {"app_source_dir": str(src), "deploy_lock_stale_after": KEPT_STALE_AFTER, **FAST}, output=log)
 
 
 def _lock() -> dict:
     text = host(DB).run(f"cat {STATE}/deploy.lock").stdout
     return json.loads(text) if text.strip() else {}
+
+
+def _lock_and_age() -> tuple[dict, float | None]:
+    """The lock's record and its heartbeat's age by the state host's clock (None without a lock)."""
+    out = host(DB).run(f"cat {STATE}/deploy.lock 2>/dev/null; echo; date -u +%s").stdout.strip().rsplit("\n", 1)
+    record = json.loads(out[0]) if len(out) == 2 and out[0].strip() else {}
+    if not record.get("heartbeat"):
+        return record, None
+    beat = calendar.timegm(time.strptime(record["heartbeat"], "%Y-%m-%dT%H:%M:%SZ"))
+    return record, float(out[-1]) - beat
 
 
 def drained() -> dict[str, str]:
@@ -258,10 +285,22 @@ def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_st
     src = source(tmp_root, "E")
     first = _start_deploy(src)
     deadline = time.monotonic() + 600
-    while _lock().get("phase") != "switch" and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(2)
+    ages, phases = [], set()
+    while time.monotonic() < deadline and first.poll() is None:
+        record, age = _lock_and_age()
+        if age is not None:
+            ages.append(age)
+            phases.add(record.get("phase", "begin"))
+        if record.get("phase") == "switch":
+            break
+        time.sleep(1)
     holder = _lock()
     assert holder.get("phase") == "switch", f"the deploy never reached its switch: {holder}"
+    # Beaten between phase boundaries too: never near stale while it works (phases seen: snapshot, release, ...).
+    measure(f"lock heartbeat of a live deploy (deploy_lock_stale_after={KEPT_STALE_AFTER}): {len(ages)} readings through "
+            f"phases {sorted(phases)}, oldest {max(ages):.0f} s")
+    assert len(ages) > 10 and max(ages) < KEPT_STALE_AFTER / 2, (sorted(phases), ages)
+    assert f"(run {holder['pid']}): heartbeat ok" in KEEPER_LOG.read_text(), "the keeper never beat"
     code, out = deploy(src)
     assert code != 0 and "is held by deploy of" in out and str(holder["pid"]) in out, summary_of(out)
     assert "STALE" not in summary_of(out), "a live holder must not be called stale"
@@ -273,6 +312,11 @@ def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_st
         killed = release_on("stack-app1")
         os.killpg(first.pid, signal.SIGKILL)           # the control process dies mid-switch of the second host
         first.wait()
+        keeper = ["pgrep", "-f", f"lock_keeper.py --pid {holder['pid']} "]
+        ends = time.monotonic() + 15
+        while subprocess.run(keeper, stdout=subprocess.DEVNULL).returncode == 0 and time.monotonic() < ends:
+            time.sleep(0.5)
+        assert subprocess.run(keeper, stdout=subprocess.DEVNULL).returncode != 0, "the lock keeper outlived its killed run"
         # A switch command that had begun on app2 goes on there without its controller: what app2 runs is read once
         # it has ended (a fixed wait read it mid-switch once, and the releases playbook later saw it switched).
         settle = time.monotonic() + 180
@@ -303,10 +347,7 @@ def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_st
     code, out = playbook("releases")   # what the hosts run, not what the ledger believed
     running = f"running: {killed}" if app2_switched else "running: MIXED (stack-app1: "
     assert code == 0 and running in out and "out of rotation: stack-app2" in out, out[-2000:]
-    with Traffic(site) as traffic:
-        start = time.monotonic()
-        code, out = playbook("rollback", app_drain_seconds=2)
-        seconds = time.monotonic() - start
+    code, out, seconds, traffic = under_traffic(site, lambda: playbook("rollback", app_drain_seconds=2))
     measure(traffic.line(f"rollback.yml without a target after the killed deploy: fleet back on one release in {seconds:.0f} s"))
     assert code == 0, summary_of(out)
     assert ("MIXED" in out or app2_switched) and "put back in rotation: stack-app2" in out, summary_of(out)
@@ -335,10 +376,7 @@ def test_deploying_what_already_runs_does_nothing_and_says_so_and_force_keeps_it
     # it, what the hosts ran before it) stays B's snapshot, untouched; the ledger keeps what that deploy recorded.
     snapshot = {(name, path): host(name).check_output(f"cat {path.format(b)}") for name, path in SNAPSHOT_FILES}
     assert json.loads(snapshot[("stack-app1", SNAPSHOT_FILES[3][1])])["release"] != b, "B's first deploy snapshot names what ran before B"
-    with Traffic(site) as traffic:
-        start = time.monotonic()
-        code, out = deploy(source(tmp_root, "B"), force=True)
-        seconds = time.monotonic() - start
+    code, out, seconds, traffic = under_traffic(site, lambda: deploy(source(tmp_root, "B"), force=True))
     measure(traffic.line(f"deploy.yml -e force=true of the release that runs everywhere: deployed again in {seconds:.0f} s"))
     assert code == 0 and f"DEPLOY {b} on " in out, summary_of(out)
     assert traffic.failed == 0, traffic.errors[:20]
@@ -402,10 +440,7 @@ def test_a_release_called_bad_while_it_runs_is_rolled_away_from_by_rollback_with
     assert current() == a and ledger()[a]["status"] == "good"
     host(DB).check_output(f"python3 -c {shlex.quote(MARK_BAD)} {STATE}/releases/{a}.json")
     assert ledger()[a]["status"] == "bad"
-    with Traffic(site) as traffic:
-        start = time.monotonic()
-        code, out = playbook("rollback", app_drain_seconds=2)
-        seconds = time.monotonic() - start
+    code, out, seconds, traffic = under_traffic(site, lambda: playbook("rollback", app_drain_seconds=2))
     measure(traffic.line(f"rollback.yml without arguments away from a running release the ledger calls bad: {seconds:.0f} s"))
     assert code == 0, summary_of(out)
     target = release_of(out)
