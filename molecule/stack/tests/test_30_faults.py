@@ -146,7 +146,7 @@ def test_db_host_nearly_full_is_refused_before_the_snapshot(tmp_path):
     """Simulated: the db host's snapshot folder is on this machine's large disk, which a test cannot
     fill; asking for more free space than it has is the same condition for the preflight."""
     snapshots_before = host("stack-db1").check_output("ls /var/backups/bundle/postgres | sort")
-    # force: in an order where the fleet already runs apps/docshare as it is, the deploy would be a no-op before its preflight
+    # force: where the fleet already runs apps/docshare as it is (test_20 ends there), the deploy is NOTHING TO DO before its preflight
     code, out = playbook("deploy", app_source_dir=str(PROJECT / "apps" / "docshare"), deploy_min_free_mb_data=100_000_000, force=True)
     assert code != 0 and "REFUSED before any change" in out, summary_of(out)
     assert re.search(r"stack-db1.*MiB free under /var/backups/bundle/postgres", out), summary_of(out)

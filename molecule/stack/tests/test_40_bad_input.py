@@ -66,8 +66,11 @@ CASES = [
     ("registry-password-short", "site", "registry", {"registry_users": [{"name": "deploy", "password": "short"}]}, {}, ["registry_users"]),
     ("maintenance-schedule-rejected-by-systemd", "site", "db", {"maintenance_vacuum_schedule": "Sun 25:99"}, {}, ["maintenance_vacuum_schedule"]),
     ("empty-app-group", "site", "EMPTY-APP-GROUP", {}, {}, ["nginx_upstream_group"]),
-    ("deploy-bake-query-does-not-parse", "deploy", None, {}, {"deploy_bake_query": "sum(rate(bundle_http_requests_total[1m]"}, ["deploy_bake_query"]),
-    ("deploy-batch-too-large", "deploy", None, {}, {"deploy_serial": 2}, ["deploy_serial", "deploy_min_healthy"]),
+    # Refused by the preflight: force=true, or in an order where the fleet already runs apps/docshare as it is (test_20 ends
+    # there) the deploy is NOTHING TO DO before its preflight (found by a shuffled run).
+    ("deploy-bake-query-does-not-parse", "deploy", None, {}, {"deploy_bake_query": "sum(rate(bundle_http_requests_total[1m]", "force": True},
+     ["deploy_bake_query"]),
+    ("deploy-batch-too-large", "deploy", None, {}, {"deploy_serial": 2, "force": True}, ["deploy_serial", "deploy_min_healthy"]),
     ("maintenance-keep-no-snapshot", "maintenance", None, {}, {"maintenance_keep_snapshots": 0}, ["maintenance_keep_snapshots"]),
     ("rollback-to-unknown", "rollback", None, {}, {"rollback_to": "no-such-release"}, ["rollback_to", "not in the ledger"]),
     ("rollback-to-malformed", "rollback", None, {}, {"rollback_to": "../etc/passwd"}, ["rollback_to", "not a release id"]),
