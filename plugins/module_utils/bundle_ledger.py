@@ -353,14 +353,18 @@ class Lock:
     def _changing(self) -> Iterator[None]:
         """One writer of an existing lock at a time (heartbeat, release, clear): the run's phases and its keeper
         (roles/deploy/files/lock_keeper.py) both beat, and a beat read before a release must not write the
-        lock back after it, nor a release miss a file a beat replaced (flock on a file beside the lock)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_name(".deploy.lock.mutex"), "a") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        lock back after it, nor a release miss a file a beat replaced. flock on the lock's folder: no file is
+        written for it (a run refused in its preflight writes nothing), and no folder means no lock to change."""
+        try:
+            folder = os.open(self.path.parent, os.O_RDONLY)
+        except FileNotFoundError:
+            yield
+            return
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(folder)  # closing the descriptor releases the flock
 
     def _load(self) -> tuple[dict[str, Any], os.stat_result] | None:
         """The record and the stat of the very file it was read from; None when there is no lock."""

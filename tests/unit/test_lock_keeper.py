@@ -128,3 +128,13 @@ def test_beats_release_and_clear_are_one_at_a_time(tmp_path: Path) -> None:
 ])
 def test_an_ad_hoc_beat_carries_the_runs_sources_and_connection_options(argv, want) -> None:
     assert bundle_adhoc_options(["/inv/a", "/inv/b"], argv) == ["-i", "/inv/a", "-i", "/inv/b", *want]
+
+
+def test_taking_turns_writes_nothing_beside_the_lock(tmp_path: Path) -> None:
+    """A run refused in its preflight still releases (and a keeper may beat): no file may appear for the turns."""
+    lock = Lock(tmp_path / "state")
+    assert lock.release("nobody") is False and not (tmp_path / "state").exists(), "no folder: nothing created"
+    taken, holder = lock.acquire({"command": "maintenance"})
+    lock.heartbeat(holder["token"])
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["deploy.lock"]
+    assert lock.release(holder["token"]) and list((tmp_path / "state").iterdir()) == []

@@ -11,7 +11,8 @@ run's token, inventory sources and connection options. It ends
   reported stale as before, by its pid on this controller at once, elsewhere after deploy_lock_stale_after;
 - when the lock is no longer the run's (released at its finish, or cleared): the module refuses the token.
 A beat that fails otherwise (the state host unreachable for a moment) is logged and tried again at the next one.
-The state host serialises these beats with the run's own and with release and clear (Lock._changing).
+The state host serialises these beats with the run's own and with release and clear (Lock._changing, a
+flock on the lock's folder).
 
     lock_keeper.py --pid PID --every SECONDS --log FILE -- COMMAND...   (COMMAND: the ad hoc call of one beat)
 """
