@@ -104,23 +104,34 @@ def bundle_list(value: Any) -> list[str]:
         return []
 
 
-def _extra_vars(argv: list[str]) -> list[str]:
-    """The -e/--extra-vars values of an ansible-playbook command line, @files read."""
-    values, i = [], 0
+def _options(argv: list[str], with_value: set[str], flags: set[str] = frozenset()) -> list[tuple[str, str | None, list[str]]]:
+    """The options of a command line that are among with_value (given as "-e V", "--extra-vars=V" or "-eV") or
+    flags, in their order: (option, its value or None, the words as given)."""
+    found: list[tuple[str, str | None, list[str]]] = []
+    i = 0
     while i < len(argv):
         arg = argv[i]
-        value = None
-        if arg in ("-e", "--extra-vars") and i + 1 < len(argv):
-            value, i = argv[i + 1], i + 1
-        elif arg.startswith("--extra-vars="):
-            value = arg.split("=", 1)[1]
-        elif arg.startswith("-e") and len(arg) > 2:
-            value = arg[2:]
-        if value is not None:
-            if value.startswith("@") and Path(value[1:]).is_file():
-                value = Path(value[1:]).read_text(encoding="utf-8", errors="replace")
-            values.append(value)
+        if arg in with_value and i + 1 < len(argv):
+            found.append((arg, argv[i + 1], [arg, argv[i + 1]]))
+            i += 1
+        elif arg.startswith("--") and "=" in arg and arg.split("=", 1)[0] in with_value:
+            name, value = arg.split("=", 1)
+            found.append((name, value, [arg]))
+        elif not arg.startswith("--") and len(arg) > 2 and arg[:2] in with_value:
+            found.append((arg[:2], arg[2:], [arg]))  # -e{...}, -uroot
+        elif arg in flags:
+            found.append((arg, None, [arg]))
         i += 1
+    return found
+
+
+def _extra_vars(argv: list[str]) -> list[str]:
+    """The -e/--extra-vars values of an ansible-playbook command line, @files read."""
+    values = []
+    for _, value, _ in _options(argv, {"-e", "--extra-vars"}):
+        if value is not None and value.startswith("@") and Path(value[1:]).is_file():
+            value = Path(value[1:]).read_text(encoding="utf-8", errors="replace")
+        values.append(str(value))
     return values
 
 
@@ -135,20 +146,9 @@ _FLAGS = {"-b", "--become"}
 def bundle_adhoc_options(sources: Iterable[str] = (), argv: list[str] | None = None) -> list[str]:
     """-i for each inventory source, then those options of this ansible-playbook command line (or argv), in their
     order, each with its value."""
-    args, i = list(sys.argv[1:] if argv is None else argv), 0
-    kept = [word for source in sources for word in ("-i", str(source))]
-    while i < len(args):
-        arg = args[i]
-        name = arg.split("=", 1)[0]
-        if arg in _WITH_VALUE and i + 1 < len(args):
-            kept += [arg, args[i + 1]]
-            i += 1
-        elif arg.startswith("--") and "=" in arg and name in _WITH_VALUE or arg in _FLAGS:
-            kept.append(arg)
-        elif not arg.startswith("--") and len(arg) > 2 and arg[:2] in _WITH_VALUE:
-            kept.append(arg)  # -e{...}, -uroot
-        i += 1
-    return kept
+    args = list(sys.argv[1:] if argv is None else argv)
+    return ([word for source in sources for word in ("-i", str(source))]
+            + [word for _, _, words in _options(args, _WITH_VALUE, _FLAGS) for word in words])
 
 
 def _without(value: str, ignored: set[str]) -> str:

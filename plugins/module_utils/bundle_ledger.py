@@ -435,22 +435,17 @@ class Lock:
     def clear(self, expected_token: str, dry_run: bool = False) -> bool:
         """Remove a lock whose token is expected_token (the stale one that was reported; an unreadable
         file's token is computed from its bytes). dry_run: only say whether it would be removed."""
-        if dry_run:
-            return self._clear(expected_token, dry_run)
-        with self._changing():
-            return self._clear(expected_token, dry_run)
-
-    def _clear(self, expected_token: str, dry_run: bool) -> bool:
-        loaded = self._load()
-        if not loaded:
+        with contextlib.nullcontext() if dry_run else self._changing():
+            loaded = self._load()
+            if not loaded:
+                return False
+            if loaded[0].get("token") != expected_token:
+                raise LedgerError(f"the lock changed since it was reported (holder now: {describe(loaded[0])}); not cleared")
+            if dry_run or self._remove(loaded[1]):
+                return True
+            if self.path.exists():
+                raise LedgerError(f"the lock changed while it was cleared (holder now: {describe(self.read())}); not cleared")
             return False
-        if loaded[0].get("token") != expected_token:
-            raise LedgerError(f"the lock changed since it was reported (holder now: {describe(loaded[0])}); not cleared")
-        if dry_run or self._remove(loaded[1]):
-            return True
-        if self.path.exists():
-            raise LedgerError(f"the lock changed while it was cleared (holder now: {describe(self.read())}); not cleared")
-        return False
 
 
 def lock_age(holder: dict[str, Any] | None, now: float | None = None) -> float | None:

@@ -152,3 +152,12 @@ def test_the_preflight_host_set_is_decided_in_one_place() -> None:
     assert "bundle_preflight_hosts(rollback_data" in begin and "deploy_run.preflight_hosts | join(',')" in begin
     phase = (ROOT / "playbooks" / "phases" / "begin.yml").read_text()
     assert "['deploy_run']['preflight_hosts']" in phase and "rollback_data" not in phase
+
+
+def test_extra_vars_are_read_in_every_form_ansible_takes(tmp_path) -> None:
+    # the fingerprint and the keeper's ad hoc call read the command line with one scanner (_options)
+    from bundle_inputs import _extra_vars  # noqa: PLC0415
+    values = tmp_path / "vars.yml"
+    values.write_text("a: 1\n")
+    argv = ["-i", "inv", "p.yml", "-e", "x=1", "--extra-vars={\"y\": 2}", "-ez=3", "--extra-vars", f"@{values}", "-v", "-u", "ops"]
+    assert _extra_vars(argv) == ["x=1", '{"y": 2}', "z=3", "a: 1\n"]

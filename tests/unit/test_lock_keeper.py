@@ -138,3 +138,13 @@ def test_taking_turns_writes_nothing_beside_the_lock(tmp_path: Path) -> None:
     lock.heartbeat(holder["token"])
     assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["deploy.lock"]
     assert lock.release(holder["token"]) and list((tmp_path / "state").iterdir()) == []
+
+
+def test_a_dry_run_clear_says_what_it_would_do_and_changes_nothing(tmp_path: Path) -> None:
+    lock = Lock(tmp_path)
+    _, holder = lock.acquire({"command": "deploy"})
+    before = lock.path.read_bytes()
+    assert lock.clear(holder["token"], dry_run=True) is True and lock.path.read_bytes() == before
+    with pytest.raises(LedgerError, match="changed since it was reported"):
+        lock.clear("0" * 16, dry_run=True)
+    assert lock.clear(holder["token"]) is True and not lock.path.exists()
