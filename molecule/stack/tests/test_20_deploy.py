@@ -5,11 +5,12 @@ second app host, so its health gate fails there; D answers 5xx on part of the AP
 file order and build on each other, as an operator's week would:
 A then B succeed; C (crashes on start on the second app host) and D fail and the whole fleet goes
 back to B; a second deploy is refused while one runs; a deploy killed while the second app host is in
-its switch leaves a stale lock that is reported and cleared, and rollback.yml without a target brings
-the fleet back to one release in full rotation (the killed release aborted, not bad); deploying what
+its switch leaves a stale lock that is reported and cleared (a converge meanwhile is refused too), and rollback.yml
+without a target brings the fleet back to one release in full rotation (the killed release aborted, not bad); deploying what
 runs everywhere does nothing and says so, and with -e force=true deploys it again keeping the snapshot of its
 first deploy; a rollback to A with its data brings back exactly what A's snapshot held; rollbacks to a bad or
-unknown release change nothing.
+unknown release change nothing; F, deployed while Prometheus is stopped in its bake window, is reverted and aborted,
+not bad, and deploys once monitoring is back.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, RUN_LOGS, Traffic, host, playbook, summary_of
+from conftest import PROJECT, RUN_LOGS, Traffic, address, host, playbook, summary_of
 from playbook import playbook_env, run_playbook, start_playbook  # molecule/_shared/playbook.py
 
 ORDER = "story"  # the tests build on each other (conftest.py, "test order"): file order within this module
@@ -340,6 +341,12 @@ def test_second_deploy_is_refused_naming_the_holder_and_a_killed_one_leaves_a_st
     assert refused.returncode != 0 and "STALE" in out and "no longer exists" in out, summary_of(out)
     printed = re.search(r"Clear it with: (ansible-playbook -i \S+ -i \S+ playbooks/unlock\.yml -e lock_token=[0-9a-f]+)", out)
     assert printed and printed.group(1).split()[4].endswith("second-source"), summary_of(out)
+    # A converge does not switch app hosts under the lock either: refused on every app host before anything changes,
+    # with the same clear command (issue 18: site.yml switched app hosts while a deploy held the lock).
+    code, out = playbook("app")
+    assert code != 0 and "the app hosts are not converged" in out and "STALE" in out, summary_of(out)
+    assert f"playbooks/unlock.yml -e lock_token={holder['token']}" in out, summary_of(out)
+    assert release_on("stack-app1") == killed and drained().get("stack-app2") == "drained", "the refused converge changed a host"
     unlock = subprocess.run(shlex.split(printed.group(1)), cwd=PROJECT, env=playbook_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, timeout=600)
     assert unlock.returncode == 0, unlock.stdout[-2000:]
@@ -447,4 +454,46 @@ def test_a_release_called_bad_while_it_runs_is_rolled_away_from_by_rollback_with
     assert target != a and ledger()[target]["status"] == "good", (target, ledger()[target]["status"])
     assert ledger()[a]["status"] == "bad", "a bad release stays bad"
     assert_consistent(target)
+    assert traffic.failed == 0, traffic.errors[:20]
+
+
+# --- bad means the release is bad ------------------------------------------------------------------
+MONITOR = "stack-monitor1"
+PROMETHEUS_READY = "python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' http://{}:9090/-/ready"
+
+
+def test_monitoring_down_in_the_bake_window_aborts_the_release_and_the_same_code_deploys_again(tmp_root, site, measure):
+    """Issue 18, bad means the release is bad: Prometheus stopped in the bake window is a failure of the environment,
+    not of the release (its query has no answer, nothing was measured): the fleet goes back to what ran, the release
+    is `aborted`, not `bad`, and deploying the same code once monitoring is back succeeds."""
+    before = current()
+    src = source(tmp_root, "F")
+    with Traffic(site) as traffic:
+        start = time.monotonic()
+        run = _start_deploy(src)
+        deadline = time.monotonic() + 600
+        while run.poll() is None and not str(_lock().get("phase", "")).startswith("bake") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert run.poll() is None and str(_lock().get("phase", "")).startswith("bake"), "the deploy never reached its bake window"
+        host(MONITOR).check_output("systemctl stop prometheus")
+        try:
+            code = run.wait(timeout=600)
+        finally:
+            host(MONITOR).check_output("systemctl start prometheus")
+        seconds = time.monotonic() - start
+    out = (RUN_LOGS / "killed-deploy.log").read_text()
+    measure(traffic.line(f"deploy F with Prometheus stopped in its bake window: reverted, aborted in {seconds:.0f} s"))
+    assert code != 0 and "not bad: the run was aborted by a failure of the environment" in out, summary_of(out)
+    f = release_of(out)
+    assert ledger()[f]["status"] == "aborted", ledger()[f]
+    assert_consistent(before)
+    assert traffic.failed == 0, traffic.errors[:20]
+    ready = time.monotonic() + 60
+    while host(MONITOR).run(PROMETHEUS_READY.format(address(MONITOR))).rc != 0 and time.monotonic() < ready:
+        time.sleep(1)
+    code, out, seconds, traffic = under_traffic(site, lambda: deploy(src))
+    measure(traffic.line(f"the same code deployed again once Prometheus was back: {seconds:.0f} s"))
+    assert code == 0 and release_of(out) == f, summary_of(out)
+    assert ledger()[f]["status"] == "good"
+    assert_consistent(f)
     assert traffic.failed == 0, traffic.errors[:20]
