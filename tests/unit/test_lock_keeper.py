@@ -55,7 +55,7 @@ def test_beats_every_interval_while_the_run_lives_and_stops_with_it() -> None:
 def test_a_failed_beat_is_tried_again_and_a_lost_lock_ends_the_keeper() -> None:
     why, beats, lines = run_keep(["failed", "ok", "lost"], lives=1000)
     assert why == "lost" and beats == [10, 20, 30]
-    assert lines[0] == "heartbeat failed: last line" and lines[-1] == "heartbeat lost: last line"
+    assert lines[0] == "heartbeat failed: last line" and lines[-1].startswith("heartbeat refused, the lock is no longer the run's") and lines[-1].endswith(": last line")
 
 
 def test_beat_tells_a_lost_lock_from_a_passing_failure() -> None:
@@ -92,6 +92,16 @@ def test_the_keeper_detaches_beats_and_ends_with_the_run(tmp_path: Path) -> None
     text = log.read_text()
     assert "stopped: the run ended" in text, text
     assert beats.read_text().count("beat") >= 2, text
+
+
+def test_a_log_over_its_limit_is_rotated_once(tmp_path: Path) -> None:
+    log = tmp_path / "keeper.log"
+    log.write_text("old\n" * (lock_keeper.LOG_LIMIT // 4 + 1))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    assert lock_keeper.main(["--pid", str(gone.pid), "--every", "1", "--log", str(log), "--foreground", "--", "true"]) == 0
+    assert Path(f"{log}.1").stat().st_size > lock_keeper.LOG_LIMIT
+    assert not log.exists(), "in the foreground the keeper writes to its stdout: nothing new there"
 
 
 def test_beats_release_and_clear_are_one_at_a_time(tmp_path: Path) -> None:

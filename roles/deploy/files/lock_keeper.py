@@ -26,6 +26,7 @@ import time
 from typing import Callable, Sequence
 
 LOST = "no longer ours"  # bundle_lock's refusal of a token that no longer holds the lock (module_utils/bundle_ledger.py)
+LOG_LIMIT = 1_000_000  # bytes of log before it is rotated to <log>.1
 
 
 def start_time(pid: int) -> str | None:
@@ -73,9 +74,11 @@ def keep(pid: int, every: float, beat_once: Callable[[], tuple[str, str]], log: 
     while is_alive():
         if clock() >= due:
             outcome, last = beat_once()
-            log(f"heartbeat {outcome}: {last}")
             if outcome == "lost":
+                # What a run that ends normally meets too: it releases the lock before its last play.
+                log(f"heartbeat refused, the lock is no longer the run's (released at its end, or cleared): {last}")
                 return "lost"
+            log(f"heartbeat {outcome}: {last}")
             due = clock() + every
         sleep(step)
     return "gone"
@@ -93,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not command or args.every <= 0:
         parser.error("want --every > 0 and, after --, the command of one beat")
     os.makedirs(os.path.dirname(os.path.abspath(args.log)), exist_ok=True)
+    if os.path.exists(args.log) and os.path.getsize(args.log) > LOG_LIMIT:
+        os.replace(args.log, args.log + ".1")  # one older log kept: every run appends a few lines
     if not args.foreground:
         if os.fork() > 0:
             print(f"lock keeper started for pid {args.pid}, a beat every {args.every:.0f} s, log {args.log}")
