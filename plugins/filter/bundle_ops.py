@@ -8,6 +8,8 @@ bundle_duration:     seconds between two ISO 8601 UTC times, or since one
 bundle_phase_table:  phase durations as lines for a summary
 bundle_run_active:   a run holds the lock and has neither failed nor been refused
 bundle_port_clashes: ports claimed twice on one host, as readable lines
+bundle_host_outcome: one app host's outcome for a summary ('stack-app1 switched', '... already on the release')
+bundle_refused:      the run's record refused before any change, in one shape wherever a run is refused
 """
 from __future__ import annotations
 
@@ -165,6 +167,24 @@ def bundle_port_clashes(ports: list[Mapping[str, Any]]) -> list[str]:
     return [f"{' and '.join(names)}: {port}" for port, names in sorted(by_port.items()) if len(names) > 1]
 
 
+def bundle_host_outcome(host: Mapping[str, Any]) -> str:
+    """'<host> <deploy_host_state>' from a host's variables; a host the run found already on the release, worker
+    too, healthy (deploy_host_kept), counts as switched for the revert but did not move: the summary says so."""
+    state = str(host.get("deploy_host_state", "") or "unknown")
+    if state == "switched" and host.get("deploy_host_kept"):
+        state = "already on the release (not switched)"
+    return f"{host.get('inventory_hostname', '?')} {state}"
+
+
+def bundle_refused(run: Mapping[str, Any], phase: str, failure: Any, **fields: Any) -> dict[str, Any]:
+    """deploy_run refused in `phase` before any host changed: aborted (nothing to revert; the release is not
+    marked bad) and failed (the playbook exits non-zero), with why; `fields` add to the record (e.g. release)."""
+    if not str(phase).strip():
+        raise ValueError("bundle_refused: the phase that refused the run is required")
+    return {**dict(run), "aborted": True, "failed": True, "failed_phase": str(phase),
+            "failure": str(failure) if failure not in (None, "") else f"refused in {phase}", **fields}
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -176,4 +196,6 @@ class FilterModule:
             "bundle_phase_table": bundle_phase_table,
             "bundle_run_active": bundle_run_active,
             "bundle_port_clashes": bundle_port_clashes,
+            "bundle_host_outcome": bundle_host_outcome,
+            "bundle_refused": bundle_refused,
         }

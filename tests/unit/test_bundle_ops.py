@@ -58,3 +58,22 @@ def test_port_clashes_name_both_variables():
              {"var": "app_slot_ports.blue", "port": 8001}]
     assert ops.bundle_port_clashes(ports) == ["monitoring_node_exporter_port and app_port: 9100"]
     assert ops.bundle_port_clashes(ports[2:]) == []
+
+
+def test_host_outcome_says_when_a_host_was_already_on_the_release():
+    assert ops.bundle_host_outcome({"inventory_hostname": "app1", "deploy_host_state": "switched"}) == "app1 switched"
+    kept = {"inventory_hostname": "app2", "deploy_host_state": "switched", "deploy_host_kept": True}
+    assert ops.bundle_host_outcome(kept) == "app2 already on the release (not switched)"
+    assert ops.bundle_host_outcome({"inventory_hostname": "app1", "deploy_host_state": "failed", "deploy_host_kept": True}) == "app1 failed"
+
+
+def test_a_refused_run_has_one_shape():
+    run = {"command": "deploy", "failed": False, "aborted": False, "locked": True}
+    refused = ops.bundle_refused(run, "lock", "held by someone")
+    assert refused == {**run, "aborted": True, "failed": True, "failed_phase": "lock", "failure": "held by someone"}
+    assert run["aborted"] is False, "the record given is not changed"
+    assert ops.bundle_refused(run, "ledger", None, release="src-1")["failure"] == "refused in ledger"
+    assert ops.bundle_refused(run, "ledger", "bad", release="src-1")["release"] == "src-1"
+    import pytest
+    with pytest.raises(ValueError):
+        ops.bundle_refused(run, " ", "why")

@@ -386,6 +386,8 @@ def test_deploying_what_already_runs_does_nothing_and_says_so_and_force_keeps_it
     code, out, seconds, traffic = under_traffic(site, lambda: deploy(source(tmp_root, "B"), force=True))
     measure(traffic.line(f"deploy.yml -e force=true of the release that runs everywhere: deployed again in {seconds:.0f} s"))
     assert code == 0 and f"DEPLOY {b} on " in out, summary_of(out)
+    kept = "already on the release (not switched)"
+    assert f"Hosts: stack-app1 {kept}, stack-app2 {kept}" in out, summary_of(out)
     assert traffic.failed == 0, traffic.errors[:20]
     again = ledger()[b]
     assert again["deploys"] == first["deploys"] + 1 and again["status"] == "good", again
