@@ -8,6 +8,7 @@ app_build_arg_flags: `docker build --build-arg` flags from a dict
 app_url_without_credentials: a URL with its user:password@ part removed (release ids must not hash tokens)
 app_redact:          container output with connection-string passwords and app_env values masked
 app_slot_state:      the host's slot state (active slot, release per slot and worker) from its state files
+app_log_hints:       the inventory variable to look at, for errors a container's log shows that the inventory causes
 """
 from __future__ import annotations
 
@@ -191,6 +192,27 @@ def app_slot_state(files: dict[str, str], units: dict[str, str], slots: Iterable
     return state
 
 
+# A refusal in a container's log that the inventory causes -> what to look at. Matched on the whole log text.
+LOG_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"NOPERM|NoPermissionError"),
+     "Redis refused the app's user a command, key or channel (NOPERM): its rules are redis_app_acl (roles/redis); "
+     "an RQ 1.x worker, for one, needs +client|list."),
+    (re.compile(r"WRONGPASS|invalid username-password pair"),
+     "Redis refused the app's user and password: redis_app_user and redis_app_password must be the ones the Redis "
+     "hosts were converged with (roles/redis)."),
+    (re.compile(r"password authentication failed for user"),
+     "PostgreSQL refused the app's password: postgres_db_password must be the one the db hosts were converged with "
+     "(roles/postgres)."),
+    (re.compile(r"no pg_hba\.conf entry for host"),
+     "PostgreSQL does not admit this host: it must be in postgres_client_group or postgres_extra_clients (roles/postgres)."),
+)
+
+
+def app_log_hints(text: str) -> list[str]:
+    """What to look at in the inventory for the refusals a container's log shows (in the order of LOG_HINTS)."""
+    return [hint for pattern, hint in LOG_HINTS if pattern.search(str(text or ""))]
+
+
 class FilterModule:
     """Ansible filter plugin entry point."""
 
@@ -206,4 +228,5 @@ class FilterModule:
             "app_url_without_credentials": app_url_without_credentials,
             "app_redact": app_redact,
             "app_slot_state": app_slot_state,
+            "app_log_hints": app_log_hints,
         }

@@ -128,3 +128,15 @@ def test_slot_state_fresh_host_has_no_release():
 def test_slot_state_active_slot_not_running_means_no_release():
     state = app_slot_state({"active-slot": "blue", "web-blue.conf": "APP_RELEASE=r1"}, {"web-blue": "failed"})
     assert state["release"] == ""
+
+
+def test_log_hints_name_the_inventory_variable_behind_a_refusal():
+    app_log_hints = ar.app_log_hints
+    rq = "redis.exceptions.NoPermissionError: this user has no permissions to run the 'client|list' command"
+    assert len(app_log_hints(rq)) == 1 and "redis_app_acl" in app_log_hints(rq)[0]
+    assert "redis_app_password" in app_log_hints("WRONGPASS invalid username-password pair or user is disabled.")[0]
+    pg = 'psycopg.OperationalError: connection failed: FATAL:  password authentication failed for user "app"'
+    assert "postgres_db_password" in app_log_hints(pg)[0]
+    assert "postgres_client_group" in app_log_hints('FATAL:  no pg_hba.conf entry for host "10.0.0.9", user "app"')[0]
+    assert app_log_hints("Traceback ... ImportError: No module named 'flask'") == []
+    assert app_log_hints(None) == []

@@ -58,6 +58,11 @@ def test_set_get_with_auth(client):
 
 def test_app_user_cannot_administer(client):
     assert "NOPERM" in cli(client, APP, "CONFIG SET maxmemory 1")
+    assert "NOPERM" in cli(client, APP, "CLIENT KILL ID 1")
+
+
+def test_app_user_may_list_clients_as_an_rq_1_worker_does(client):
+    assert "cmd=client|list" in cli(client, APP, "CLIENT LIST")
 
 
 def test_data_survives_restart(client, server):
