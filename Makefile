@@ -44,10 +44,11 @@ test-faults: bootstrap
 test: bootstrap
 	$(MAKE) --no-print-directory -j3 lint unit molecule
 
+# APP=path/to/overlay: converge another app over the lab (roles/app/README.md, "Your own app").
 up: bootstrap
 	ansible-playbook lab/up.yml
 	ansible-playbook lab/tls.yml
-	ansible-playbook -i inventories/lab playbooks/site.yml
+	ansible-playbook -i inventories/lab $(if $(APP),-i $(APP)) playbooks/site.yml
 	@ansible-playbook lab/summary.yml
 
 down: bootstrap

@@ -1,19 +1,16 @@
 """A second app by inventory alone: apps/notes (Django + Celery, no /health, no /metrics, its own
 session cookie, a dependency that ships only as an sdist) replaces docshare on the same hosts.
 
-The inventory is the lab's group_vars with notes' files laid over them (apps/notes/lab/group_vars),
-nothing else changes: site.yml retires docshare's units and switch, builds notes (docopt from its
+The scenario's inventory (the lab's group_vars) with notes' overlay as a second inventory source
+(-i apps/notes/lab: its group_vars override the lab's), nothing copied or edited: site.yml retires docshare's units and switch, builds notes (docopt from its
 sdist), migrates its PostgreSQL database, publishes its hashed static files to nginx and runs its
 Celery worker. Then a user logs in through nginx and the worker processes a note.
 """
 from __future__ import annotations
 
-import os
 import re
 import secrets
-import shutil
 import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -27,28 +24,20 @@ ORDER = "last"
 APP_HOSTS = ["stack-app1", "stack-app2"]
 
 
-@pytest.fixture(scope="module")
-def notes_inventory(tmp_path_factory) -> Path:
-    """Molecule's inventory with the lab's group_vars and notes' files laid over them."""
-    molecule_inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"])
-    root = tmp_path_factory.mktemp("notes-inventory")
-    shutil.copy(molecule_inventory, root / "hosts.yml")
-    shutil.copytree(PROJECT / "inventories" / "lab" / "group_vars", root / "group_vars")
-    shutil.copytree(PROJECT / "apps" / "notes" / "lab" / "group_vars", root / "group_vars", dirs_exist_ok=True)
-    (root / "group_vars" / "proxy" / "nginx.yml").write_text(
-        (root / "group_vars" / "proxy" / "nginx.yml").read_text().replace("nginx_health_locations: [/health]", "nginx_health_locations: []"))
-    return root
+# The documented way to bring an app to an inventory (README, "Your own app"): a second inventory source whose
+# group_vars are laid over the first's; no file of the lab or of the scenario is copied or edited.
+OVERLAY = PROJECT / "apps" / "notes" / "lab"
 
 
-def run(inventory: Path, playbook: str, **extra) -> tuple[int, str]:
-    proc = run_playbook(PROJECT / "playbooks" / playbook, extra or None, inventory=inventory, timeout=1800)
+def run(playbook: str, **extra) -> tuple[int, str]:
+    proc = run_playbook(PROJECT / "playbooks" / playbook, extra or None, args=["-i", str(OVERLAY)], timeout=1800)
     return proc.returncode, proc.stdout
 
 
 @pytest.fixture(scope="module")
-def notes_deployed(notes_inventory, measure) -> str:
+def notes_deployed(measure) -> str:
     start = time.monotonic()
-    code, out = run(notes_inventory, "site.yml")
+    code, out = run("site.yml")
     assert code == 0, out[-6000:]
     measure(f"notes deployed by inventory alone with site.yml in {time.monotonic() - start:.0f} s")
     return out
