@@ -1,6 +1,6 @@
 """Configuration from the environment (``NOTES_*``), parsed and validated in one place.
 
-``settings.py`` calls :func:`load`. Only ``manage.py collectstatic`` (the image build: no
+``settings.py`` calls :func:`load`. Only ``manage.py collectstatic`` and ``compilemessages`` (the image build: no
 database, Redis or secrets) may run with the required variables missing; any other process
 stops at start-up with an error that names every missing or malformed variable.
 """
@@ -18,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 DEFAULT_STATIC_ROOT = "/app/static"
 # Commands that need no database, Redis or secret: what the image builder runs.
-BUILD_COMMANDS = frozenset({"collectstatic"})
+BUILD_COMMANDS = frozenset({"collectstatic", "compilemessages"})
 # name -> example shown when it is missing
 REQUIRED = {
     "NOTES_DATABASE_URL": "postgresql://user:pass@host:5432/notes",
@@ -50,7 +50,7 @@ class Config:
 
 
 def is_build_command(argv: Sequence[str]) -> bool:
-    """True for ``manage.py collectstatic`` (or ``django-admin collectstatic``)."""
+    """True for ``manage.py collectstatic`` or ``compilemessages`` (or through ``django-admin``)."""
     if len(argv) < 2:
         return False
     program = os.path.basename(argv[0])

@@ -28,6 +28,7 @@ MIDDLEWARE = [
     "notes.middleware.ResponseHeadersMiddleware",  # outermost: sees every response, errors too
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # the visitor's language (Accept-Language), after the session
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -54,7 +55,11 @@ DATABASES = {"default": CONFIG.database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# French too: its catalogue (notes/locale/fr/LC_MESSAGES/django.po) is compiled when the image is built
+# (app_build_command: python manage.py compilemessages); no .mo file is kept in the source tree.
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [Path(__file__).resolve().parent / "locale"]
 
 # Static files: collected with hashed names at image build time; nginx serves them.
 STATIC_URL = "/static/"

@@ -86,6 +86,7 @@ class LoadTests(TestCase):
     def test_build_command_detection(self) -> None:
         self.assertTrue(is_build_command(["manage.py", "collectstatic", "--noinput"]))
         self.assertTrue(is_build_command(["/app/manage.py", "collectstatic"]))
+        self.assertTrue(is_build_command(["manage.py", "compilemessages"]))
         self.assertFalse(is_build_command(["manage.py", "migrate"]))
         self.assertFalse(is_build_command(["/opt/venv/bin/gunicorn", "collectstatic"]))
         self.assertFalse(is_build_command(["celery", "-A", "notes", "worker"]))

@@ -4,7 +4,8 @@ session cookie, a dependency that ships only as an sdist) replaces docshare on t
 The scenario's inventory (the lab's group_vars) with notes' overlay as a second inventory source
 (-i apps/notes/lab: its group_vars override the lab's), nothing copied or edited: site.yml retires docshare's units and switch, builds notes (docopt from its
 sdist), migrates its PostgreSQL database, publishes its hashed static files to nginx and runs its
-Celery worker. Then a user logs in through nginx and the worker processes a note.
+Celery worker; its French catalogue, compiled at build time, reaches the running container. Then a user
+logs in through nginx and the worker processes a note.
 """
 from __future__ import annotations
 
@@ -61,6 +62,19 @@ def test_pages_and_hashed_static_files_through_nginx(notes_deployed, site, web):
     for asset in assets:
         response = web.get(site + asset, timeout=10)
         assert response.status_code == 200 and "immutable" in response.headers["Cache-Control"], (asset, response.headers)
+
+
+def test_translations_compiled_at_build_time_reach_the_running_container(notes_deployed, site, web):
+    """app_build_command (compilemessages) writes django.mo beside its .po in the builder; the runtime takes /app
+    from there: the French page comes through nginx, and the .mo exists in the container, not in the source."""
+    assert not list((PROJECT / "apps" / "notes").rglob("*.mo")), "a compiled catalogue in the source tree proves nothing"
+    french = web.get(site + "/", headers={"Accept-Language": "fr"}, timeout=10)
+    english = web.get(site + "/", headers={"Accept-Language": "en"}, timeout=10)
+    assert french.status_code == 200 and "Un petit carnet." in french.text, french.text[:600]
+    assert english.status_code == 200 and "A small notebook." in english.text, english.text[:600]
+    app1 = host("stack-app1")
+    slot = app1.file("/var/lib/notes/active-slot").content_string.strip()
+    assert app1.run("docker exec notes-web-%s test -s /app/notes/locale/fr/LC_MESSAGES/django.mo", slot).rc == 0
 
 
 def test_login_round_trip_and_the_worker_processes_a_note(notes_deployed, site, measure):
