@@ -10,6 +10,7 @@ bundle_run_active:   a run holds the lock and has neither failed nor been refuse
 bundle_port_clashes: ports claimed twice on one host, as readable lines
 bundle_host_outcome: one app host's outcome for a summary ('stack-app1 switched', '... already on the release')
 bundle_refused:      the run's record refused before any change, in one shape wherever a run is refused
+bundle_release_id:   whether a value is a release id (module_utils/bundle_ledger.py RELEASE_PATTERN: the one definition)
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "module_utils"))
-from bundle_ledger import describe, parse_time, stale_reason  # noqa: E402  (shared with the modules)
+from bundle_ledger import RELEASE_RE, describe, parse_time, stale_reason  # noqa: E402  (shared with the modules)
 
 
 def _proc_text(path: str) -> str:
@@ -185,6 +186,11 @@ def bundle_refused(run: Mapping[str, Any], phase: str, failure: Any, **fields: A
             "failure": str(failure) if failure not in (None, "") else f"refused in {phase}", **fields}
 
 
+def bundle_release_id(value: Any) -> bool:
+    """True when value is a release id (the ledger's, the snapshots', the image tag's)."""
+    return isinstance(value, str) and RELEASE_RE.match(value) is not None
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -198,4 +204,5 @@ class FilterModule:
             "bundle_port_clashes": bundle_port_clashes,
             "bundle_host_outcome": bundle_host_outcome,
             "bundle_refused": bundle_refused,
+            "bundle_release_id": bundle_release_id,
         }
