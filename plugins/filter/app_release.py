@@ -21,7 +21,7 @@ import tarfile
 from typing import Any, Iterable
 from urllib.parse import quote
 
-RELEASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # = module_utils/bundle_ledger.py RELEASE_PATTERN (tests/unit/test_release_id.py)
+RELEASE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # = module_utils/bundle_ledger.py RELEASE_PATTERN (tests/unit/test_release_id.py)
 
 
 def _ignored(rel: str, patterns: Iterable[str]) -> bool:

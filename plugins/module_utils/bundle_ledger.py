@@ -38,7 +38,7 @@ from typing import Any, Iterable, Iterator
 # A release id (also the id of its snapshot): the one definition; filter bundle_release_id checks it in Jinja, and
 # tests/unit/test_release_id.py holds the other Python copies (app_release.py, bundle_snapshot.py) and the
 # operations inputs' pattern to it.
-RELEASE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+RELEASE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 RELEASE_RE = re.compile(RELEASE_PATTERN)
 STATUSES = ("unfinished", "live", "good", "bad", "rolled-back", "aborted")
 # Row: the record's status now; column: the status asked for (begin asks unfinished, the rest update).

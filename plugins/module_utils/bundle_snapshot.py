@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 SCHEMA = 1
 SERVICES = ("postgres", "redis", "nfs")
 META = "meta.json"
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"  # a release id: = bundle_ledger.py RELEASE_PATTERN (tests/unit/test_release_id.py)
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # a release id: = bundle_ledger.py RELEASE_PATTERN (tests/unit/test_release_id.py)
 ID_RE = re.compile(ID_PATTERN)
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 # Replaced data (what a restore replaced) is named <prefix><UTC stamp>; the stamp gives its age.

@@ -1,5 +1,6 @@
-"""A release id is one fact: module_utils/bundle_ledger.py RELEASE_PATTERN. Its Python copies and the operations
-inputs' pattern must equal it, and no task re-declares it (Jinja checks it with the filter bundle_release_id)."""
+"""A release id is one fact: module_utils/bundle_ledger.py RELEASE_PATTERN. Its Python copies, the operations
+inputs' pattern and every place a task or a document states it must equal it (Jinja checks it with the filter
+bundle_release_id where it can)."""
 from __future__ import annotations
 
 import re
@@ -26,11 +27,15 @@ def test_every_copy_of_the_release_pattern_is_the_ledgers():
     assert f"^{inputs['__deploy_release_pattern']}$" == pattern
 
 
-def test_no_task_or_template_declares_its_own_release_pattern():
-    declared = re.compile(r"\[A-Za-z0-9_?\]\[A-Za-z0-9_.-\]|\[A-Za-z0-9_.-\]\{1,128\}")
-    found = [str(path.relative_to(ROOT)) for top in ("roles", "playbooks") for path in (ROOT / top).rglob("*")
-             if path.suffix in (".yml", ".j2") and declared.search(path.read_text())]
-    assert found == ["roles/deploy/vars/main.yml"], found
+def test_every_task_template_and_document_states_the_same_pattern():
+    """Where a task (the snapshot ids' preflight, snapshot.yml), an argument spec or a README states the pattern,
+    it is RELEASE_PATTERN, character for character (they disagreed in 4 variants before)."""
+    like = re.compile(r"\[A-Za-z0-9_?\]\[A-Za-z0-9[._-]{3}\](?:\{\d+,\d+\}|\*)?|\[A-Za-z0-9[._-]{3}\]\{1,128\}")
+    body = bundle_ledger.RELEASE_PATTERN[1:-1]
+    stated = {(str(path.relative_to(ROOT)), found) for top in ("roles", "playbooks") for path in (ROOT / top).rglob("*")
+              if path.suffix in (".yml", ".j2", ".md") for found in like.findall(path.read_text())}
+    assert len(stated) >= 10, stated
+    assert {found for _, found in stated} == {body}, sorted(item for item in stated if item[1] != body)
 
 
 def test_the_filter_accepts_release_ids_and_nothing_else():
